@@ -1,0 +1,74 @@
+# Phoenix: make targets. `make install` then `make test` on a fresh machine.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NODE ?= node
+TSC := node_modules/.bin/tsc
+# Debian packages the tests and the bench use (installed by `make install` when run as root).
+DEB_PACKAGES := jq
+SIM_DIR ?= $(CURDIR)/.sim
+LEGACY_DIR ?=
+
+.PHONY: help install deps build test lint typecheck sync bench install-dropins clean
+
+help:
+	@echo "make install          npm packages (and Debian packages as root), then build"
+	@echo "make test             build and run every test; ends with 'N passed, N failed'"
+	@echo "make sync             run 'phoenix sync all' (on the simulated host when no Proxmox is found)"
+	@echo "make lint             type-check everything"
+	@echo "make bench            cold-start and process-count figures against the bash + jq equivalent"
+	@echo "make install-dropins  LEGACY_DIR=/usr/local/phoenix_hypervisor: launchers for ported scripts"
+
+install: deps
+	npm ci --no-audit --no-fund
+	$(MAKE) build
+
+# Debian packages: installed when missing and we are root; otherwise listed.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "Debian packages present: $(DEB_PACKAGES)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian packages:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "missing Debian packages (install them as root):$$missing"; exit 1; fi
+
+build: node_modules/.package-lock.json
+	$(TSC) -p tsconfig.json
+	chmod +x scripts/phoenix-cli.mjs scripts/phoenix-global.mjs scripts/phoenix-dropins.mjs
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+
+test: build
+	$(NODE) test/run.mjs
+
+lint typecheck: node_modules/.package-lock.json
+	$(TSC) -p tsconfig.json --noEmit
+
+# The main job. Without Proxmox (no pveversion on PATH) it runs against the
+# simulated host in $(SIM_DIR), seeded on first use, with the example manifests.
+sync: build
+	@if command -v pveversion >/dev/null 2>&1; then \
+	  $(NODE) scripts/phoenix-cli.mjs sync all; \
+	else \
+	  $(NODE) test/simhost/seed.mjs "$(SIM_DIR)" >/dev/null; \
+	  PATH="$(CURDIR)/test/simhost/bin:$$PATH" PHOENIX_SIM_STATE="$(SIM_DIR)" PHOENIX_PVE_DIR="$(SIM_DIR)/pve" \
+	  PHOENIX_BASE_DIR="$(CURDIR)" MAIN_LOG_FILE="$(SIM_DIR)/phoenix_hypervisor.log" PHOENIX_LOCK_FILE="$(SIM_DIR)/phoenix.lock" \
+	  $(if $(LEGACY_DIR),PHOENIX_LEGACY_DIR="$(LEGACY_DIR)") \
+	  $(NODE) scripts/phoenix-cli.mjs LetsGo && \
+	  PATH="$(CURDIR)/test/simhost/bin:$$PATH" PHOENIX_SIM_STATE="$(SIM_DIR)" PHOENIX_PVE_DIR="$(SIM_DIR)/pve" \
+	  PHOENIX_BASE_DIR="$(CURDIR)" MAIN_LOG_FILE="$(SIM_DIR)/phoenix_hypervisor.log" PHOENIX_LOCK_FILE="$(SIM_DIR)/phoenix.lock" \
+	  $(if $(LEGACY_DIR),PHOENIX_LEGACY_DIR="$(LEGACY_DIR)") \
+	  $(NODE) scripts/phoenix-cli.mjs sync all; \
+	fi
+
+bench: build
+	$(NODE) test/bench/bench.mjs
+
+install-dropins: build
+	@test -n "$(LEGACY_DIR)" || { echo "usage: make install-dropins LEGACY_DIR=/path/to/phoenix_hypervisor [UNINSTALL=1]"; exit 2; }
+	$(NODE) scripts/phoenix-dropins.mjs --legacy-dir "$(LEGACY_DIR)" $(if $(UNINSTALL),--uninstall)
+
+clean:
+	find lib scripts test -name '*.mjs' -delete
+	rm -rf "$(SIM_DIR)"

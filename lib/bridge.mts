@@ -1,0 +1,186 @@
+// The legacy bridge lets the bash toolkit and its ports live side by side,
+// so an operator can migrate one script at a time.
+//
+// - `resolveScript` finds a script by its upstream name (the path under the
+//   bash tree's bin/, e.g. `managers/lxc-manager.sh`): the port under
+//   scripts/ when there is one, else the bash original in the legacy tree.
+// - `runScript` runs whichever it found, passing the resolved options and
+//   config paths down, and returns its exit status untouched.
+// - `installDropIns` puts a small launcher under the upstream name in the
+//   legacy tree, so bash that still calls `bin/managers/lxc-manager.sh`
+//   runs the port. The original is kept beside it as `<name>.legacy`.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PhoenixError } from './errors.mts';
+import { run, isDryRun, type CommandResult } from './runner.mts';
+import { info } from './log.mts';
+import { writeFileAtomic } from './fs.mts';
+
+/** The project root: the directory holding lib/ and scripts/. */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SCRIPTS_DIR = path.join(PROJECT_ROOT, 'scripts');
+const DROP_IN_MARK = '# phoenix drop-in launcher';
+
+export interface ResolvedScript {
+  upstreamName: string;
+  kind: 'port' | 'legacy';
+  path: string;
+  /** The argument vector prefix that runs it. */
+  command: string;
+  prefix: string[];
+}
+
+/** `managers/lxc-manager.sh` → `managers/lxc-manager` (the port's stem). */
+export function portStem(upstreamName: string): string {
+  return upstreamName.replace(/\.sh$/, '');
+}
+
+/** Node runs .mts itself from 22.18 (type stripping); older Node needs the built .mjs. */
+export function nodeRunsTypeScript(): boolean {
+  return Boolean((process.features as { typescript?: unknown }).typescript);
+}
+
+export function resolveScript(upstreamName: string, legacyDir: string | undefined): ResolvedScript {
+  const clean = normaliseName(upstreamName);
+  const stem = path.join(SCRIPTS_DIR, portStem(clean));
+  const built = `${stem}.mjs`;
+  const source = `${stem}.mts`;
+  if (fs.existsSync(built)) {
+    return { upstreamName: clean, kind: 'port', path: built, command: process.execPath, prefix: [built] };
+  }
+  if (fs.existsSync(source)) {
+    if (nodeRunsTypeScript()) {
+      return { upstreamName: clean, kind: 'port', path: source, command: process.execPath, prefix: [source] };
+    }
+    throw new PhoenixError(`${clean} is ported (${path.relative(PROJECT_ROOT, source)}) but not built`, {
+      hint: `run 'make build' in ${PROJECT_ROOT} (Node ${process.versions.node} cannot run .mts directly)`,
+    });
+  }
+  if (legacyDir) {
+    const legacy = path.join(legacyDir, 'bin', clean);
+    if (fs.existsSync(legacy) && !isDropIn(legacy)) {
+      // Through bash, not exec: most upstream scripts were committed without an exec bit.
+      return { upstreamName: clean, kind: 'legacy', path: legacy, command: 'bash', prefix: [legacy] };
+    }
+  }
+  throw new PhoenixError(`${clean} has no port yet and no legacy copy was found`, {
+    exitCode: 127,
+    hint: legacyDir
+      ? `looked for scripts/${portStem(clean)}.mts and ${path.join(legacyDir, 'bin', clean)}`
+      : `set PHOENIX_LEGACY_DIR to the bash toolkit's root (the directory holding bin/) to run the original`,
+  });
+}
+
+export interface RunScriptOptions {
+  legacyDir: string | undefined;
+  env: Record<string, string>;
+  dryRun: boolean;
+  /** Capture output instead of passing it through. */
+  capture?: boolean;
+}
+
+/**
+ * Run a script by its upstream name and return its exit status. A port is
+ * dry-run aware, so in dry-run it runs with PHOENIX_DRY_RUN=true and
+ * plans its own commands. A legacy bash script is not to be trusted with
+ * dry-run (its flag covered only some commands), so in dry-run it is
+ * printed, not run.
+ */
+export async function runScript(upstreamName: string, args: readonly string[], options: RunScriptOptions): Promise<CommandResult> {
+  const script = resolveScript(upstreamName, options.legacyDir);
+  if (script.kind === 'legacy') info(`running legacy ${script.upstreamName} from ${script.path}`);
+  return run({
+    cmd: script.command,
+    args: [...script.prefix, ...args],
+    mutating: script.kind === 'legacy' && options.dryRun ? true : false,
+    env: options.env,
+    stdio: options.capture ? 'pipe' : 'inherit',
+    allowFailure: true,
+    timeoutMs: 0,
+  });
+}
+
+/** Every ported script, by upstream name (from the .mts files under scripts/). */
+export function portedScripts(): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith('.mts')) found.push(upstreamNameOf(path.relative(SCRIPTS_DIR, full)));
+    }
+  };
+  if (fs.existsSync(SCRIPTS_DIR)) walk(SCRIPTS_DIR);
+  return found.sort();
+}
+
+/** `managers/lxc-manager.mts` → `managers/lxc-manager.sh`; the CLI entry points have no suffix upstream. */
+export function upstreamNameOf(portRelativePath: string): string {
+  const stem = portRelativePath.replace(/\.mts$/, '');
+  return stem === 'phoenix-cli' || stem === 'phoenix-global' ? stem : `${stem}.sh`;
+}
+
+export interface DropInResult {
+  name: string;
+  outcome: 'installed' | 'unchanged' | 'restored' | 'absent';
+}
+
+/**
+ * Install launchers for the given ported scripts (default: all) into a
+ * legacy tree. With `uninstall`, put the originals back.
+ */
+export function installDropIns(legacyDir: string, names: readonly string[] = portedScripts(), uninstall = false): DropInResult[] {
+  const binDir = path.join(legacyDir, 'bin');
+  if (!fs.existsSync(binDir)) throw new PhoenixError(`${binDir} does not exist`, { hint: 'PHOENIX_LEGACY_DIR must name the bash toolkit root, the directory that holds bin/' });
+  const ported = new Set(portedScripts());
+  return names.map((raw) => {
+    const name = normaliseName(raw);
+    if (!ported.has(name)) throw new PhoenixError(`${name} has no port; refusing to replace the original with a launcher`);
+    const target = path.join(binDir, name);
+    const kept = `${target}.legacy`;
+    if (uninstall) {
+      if (!isDropIn(target)) return { name, outcome: 'absent' };
+      if (isDryRun()) info(`DRY-RUN: would restore ${target} from ${kept}`);
+      else if (fs.existsSync(kept)) fs.renameSync(kept, target);
+      else fs.rmSync(target);
+      return { name, outcome: 'restored' };
+    }
+    if (fs.existsSync(target) && !isDropIn(target) && !fs.existsSync(kept)) {
+      if (isDryRun()) info(`DRY-RUN: would keep the original as ${kept}`);
+      else fs.renameSync(target, kept);
+    }
+    const outcome = writeFileAtomic(target, launcher(name), { mode: 0o755 });
+    return { name, outcome: outcome === 'unchanged' ? 'unchanged' : 'installed' };
+  });
+}
+
+function launcher(name: string): string {
+  const stem = path.join(SCRIPTS_DIR, portStem(name));
+  return [
+    '#!/usr/bin/env bash',
+    `${DROP_IN_MARK} for ${name}`,
+    '# This upstream name now runs the Phoenix TypeScript port; the bash original',
+    `# is kept beside it as ${path.basename(name)}.legacy. Remove with: make install-dropins UNINSTALL=1`,
+    `node_bin="\${PHOENIX_NODE:-${process.execPath}}"`,
+    `port="${stem}.mjs"`,
+    `[ -f "$port" ] || port="${stem}.mts"`,
+    'exec "$node_bin" "$port" "$@"',
+    '',
+  ].join('\n');
+}
+
+function isDropIn(file: string): boolean {
+  try {
+    return fs.readFileSync(file, 'utf8').slice(0, 200).includes(DROP_IN_MARK);
+  } catch {
+    return false;
+  }
+}
+
+function normaliseName(name: string): string {
+  const clean = path.posix.normalize(name.replace(/^\.?\/?(bin\/)?/, ''));
+  if (clean.startsWith('..') || path.isAbsolute(clean)) throw new PhoenixError(`not an upstream script name: ${name}`);
+  return clean;
+}

@@ -1,0 +1,102 @@
+// Every environment variable Phoenix reads is resolved here, in one function,
+// so a reader finds each knob and its default in one place. Child scripts get
+// the same values back through `childEnv`, which is how an override given to
+// phoenix-cli reaches the managers it starts (the bash toolkit lost them).
+
+import path from 'node:path';
+
+export const DEFAULT_BASE_DIR = '/usr/local/phoenix_hypervisor';
+export const DEFAULT_LOG_FILE = '/var/log/phoenix_hypervisor.log';
+export const DEFAULT_PVE_DIR = '/etc/pve';
+export const DEFAULT_LOCK_FILE = '/run/phoenix.lock';
+
+export interface PhoenixOptions {
+  /** Installation root: holds etc/ (manifests) and, for a legacy tree, bin/. */
+  baseDir: string;
+  /** PHOENIX_DRY_RUN=true: print mutating commands instead of running them. */
+  dryRun: boolean;
+  /** PHOENIX_DEBUG=true: log DEBUG lines (off by default, unlike the bash). */
+  debug: boolean;
+  /** MAIN_LOG_FILE: where every log line is appended. */
+  logFile: string;
+  /** Root of the Proxmox cluster filesystem (firewall files, guest configs). */
+  pveDir: string;
+  /** Host-wide lock that keeps two runs from interleaving. */
+  lockFile: string;
+  /** Seconds to wait for the host-wide lock before giving up (0: fail at once). */
+  lockWaitSeconds: number;
+  /** Root of a legacy bash tree (with bin/) for scripts that have no port yet. */
+  legacyDir: string | undefined;
+  /** PHOENIX_RECORD: append every command (run or planned) as a JSON line. */
+  recordFile: string | undefined;
+  /** Set by `make sync` and the tests: the pct/qm on PATH are the simulated host. */
+  simulatedHost: string | undefined;
+  /** Default time limit for one external command, in milliseconds. */
+  commandTimeoutMs: number;
+  /** PHOENIX_RESET_PORTAINER=true, set by `phoenix --reset-portainer`. */
+  resetPortainer: boolean;
+  /** How many independent guests may be worked on at once (PHOENIX_PARALLEL). */
+  parallel: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function resolveOptions(env: Env = process.env): PhoenixOptions {
+  const baseDir = path.resolve(nonEmpty(env.PHOENIX_BASE_DIR) ?? DEFAULT_BASE_DIR);
+  return {
+    baseDir,
+    dryRun: isTrue(env.PHOENIX_DRY_RUN),
+    debug: isTrue(env.PHOENIX_DEBUG),
+    logFile: nonEmpty(env.MAIN_LOG_FILE) ?? DEFAULT_LOG_FILE,
+    pveDir: nonEmpty(env.PHOENIX_PVE_DIR) ?? DEFAULT_PVE_DIR,
+    lockFile: nonEmpty(env.PHOENIX_LOCK_FILE) ?? DEFAULT_LOCK_FILE,
+    lockWaitSeconds: seconds(env.PHOENIX_LOCK_WAIT, 0),
+    legacyDir: nonEmpty(env.PHOENIX_LEGACY_DIR),
+    recordFile: nonEmpty(env.PHOENIX_RECORD),
+    simulatedHost: nonEmpty(env.PHOENIX_SIM_STATE),
+    commandTimeoutMs: seconds(env.PHOENIX_COMMAND_TIMEOUT, 600) * 1000,
+    resetPortainer: isTrue(env.PHOENIX_RESET_PORTAINER),
+    parallel: Math.max(1, Math.floor(seconds(env.PHOENIX_PARALLEL, 4))),
+  };
+}
+
+/**
+ * The environment for a child script: the parent's, with the resolved
+ * options written back so the child resolves exactly the same values.
+ */
+export function childEnv(options: PhoenixOptions, extra: Env = {}, base: Env = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(base)) if (value !== undefined) env[key] = value;
+  env.PHOENIX_BASE_DIR = options.baseDir;
+  env.PHOENIX_DRY_RUN = String(options.dryRun);
+  env.PHOENIX_DEBUG = String(options.debug);
+  env.MAIN_LOG_FILE = options.logFile;
+  env.PHOENIX_PVE_DIR = options.pveDir;
+  env.PHOENIX_LOCK_FILE = options.lockFile;
+  env.PHOENIX_RESET_PORTAINER = String(options.resetPortainer);
+  env.PHOENIX_PARALLEL = String(options.parallel);
+  env.PHOENIX_COMMAND_TIMEOUT = String(options.commandTimeoutMs / 1000);
+  env.PHOENIX_LOCK_WAIT = String(options.lockWaitSeconds);
+  if (options.simulatedHost !== undefined) env.PHOENIX_SIM_STATE = options.simulatedHost;
+  if (options.legacyDir !== undefined) env.PHOENIX_LEGACY_DIR = options.legacyDir;
+  if (options.recordFile !== undefined) env.PHOENIX_RECORD = options.recordFile;
+  for (const [key, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  return env;
+}
+
+export function isTrue(value: string | undefined): boolean {
+  return value !== undefined && ['true', '1', 'yes'].includes(value.trim().toLowerCase());
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function seconds(value: string | undefined, fallback: number): number {
+  if (value === undefined || value.trim() === '') return fallback;
+  const n = Number(value);
+  return Number.isFinite(n) && n >= 0 ? n : fallback;
+}

@@ -1,0 +1,90 @@
+// Applies a plan of script calls: phases in order, waves in order, the steps
+// of a wave in parallel up to a limit. The first failure stops new work
+// (steps already running finish), like the bash toolkit's `set -e`, and the
+// run ends with the failed step's exit status.
+
+import { info, error, success } from './log.mts';
+import type { Phase, Step } from './orchestrator.mts';
+
+export interface StepOutcome {
+  step: Step;
+  code: number;
+  ms: number;
+}
+
+export interface ExecutionResult {
+  outcomes: StepOutcome[];
+  failed: StepOutcome | undefined;
+  /** Steps never started because an earlier one failed. */
+  notRun: Step[];
+}
+
+export interface ExecuteOptions {
+  runStep: (step: Step) => Promise<number>;
+  concurrency: number;
+  /** Steps that must not overlap with any other (legacy bash is not safe to run in parallel). */
+  exclusive?: (step: Step) => boolean;
+}
+
+export function describeStep(step: Step): string {
+  return `${step.script} ${step.args.join(' ')}`;
+}
+
+export async function executePhases(phases: readonly Phase[], options: ExecuteOptions): Promise<ExecutionResult> {
+  const outcomes: StepOutcome[] = [];
+  const notRun: Step[] = [];
+  let failed: StepOutcome | undefined;
+
+  for (const phase of phases) {
+    for (const skip of phase.skipped) info(`${phase.name}: skipping ${skip.guest}: ${skip.reason}`);
+    const steps = phase.waves.flat();
+    if (steps.length === 0) continue;
+    if (failed) {
+      notRun.push(...steps);
+      continue;
+    }
+    info(`--- ${phase.name}: ${steps.length} step${steps.length === 1 ? '' : 's'} in ${phase.waves.length} wave${phase.waves.length === 1 ? '' : 's'} ---`);
+    for (const [index, wave] of phase.waves.entries()) {
+      if (failed) {
+        notRun.push(...wave);
+        continue;
+      }
+      const serial = options.concurrency <= 1 || wave.some((step) => options.exclusive?.(step) ?? false);
+      if (phase.waves.length > 1 || wave.length > 1) {
+        info(`${phase.name} wave ${index + 1}/${phase.waves.length}: ${wave.map((s) => s.guest ?? describeStep(s)).join(', ')}${serial || wave.length === 1 ? '' : ' (in parallel)'}`);
+      }
+      const waveResult = await runWave(wave, serial ? 1 : options.concurrency, options.runStep);
+      outcomes.push(...waveResult.outcomes);
+      notRun.push(...waveResult.notRun);
+      failed = waveResult.outcomes.find((o) => o.code !== 0);
+    }
+  }
+  if (failed) {
+    error(`'${describeStep(failed.step)}' failed with exit code ${failed.code}${notRun.length ? `; not run: ${notRun.map(describeStep).join(', ')}` : ''}`);
+  } else if (outcomes.length > 0) {
+    success(`${outcomes.length} step${outcomes.length === 1 ? '' : 's'} completed`);
+  }
+  return { outcomes, failed, notRun };
+}
+
+async function runWave(wave: readonly Step[], limit: number, runStep: (step: Step) => Promise<number>): Promise<{ outcomes: StepOutcome[]; notRun: Step[] }> {
+  const outcomes: StepOutcome[] = [];
+  const notRun: Step[] = [];
+  let next = 0;
+  let stop = false;
+  const worker = async () => {
+    while (next < wave.length) {
+      const step = wave[next++] as Step;
+      if (stop) {
+        notRun.push(step);
+        continue;
+      }
+      const started = Date.now();
+      const code = await runStep(step);
+      outcomes.push({ step, code, ms: Date.now() - started });
+      if (code !== 0) stop = true;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, wave.length)) }, worker));
+  return { outcomes, notRun };
+}

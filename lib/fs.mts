@@ -1,0 +1,100 @@
+// File writes that never leave a half-written file: the content goes to a
+// temporary file in the same directory, gets its mode (and owner) there, is
+// flushed, and only then is renamed over the target. A reader sees either the
+// old file or the new one; a private key is never briefly world-readable.
+// Writes honour dry-run like commands do, and report whether anything changed.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { isDryRun } from './runner.mts';
+import { info, debug } from './log.mts';
+
+export type WriteOutcome = 'created' | 'changed' | 'unchanged';
+
+export interface WriteOptions {
+  /** File mode, e.g. 0o600 for keys; default 0o644. */
+  mode?: number;
+  /** Mode for directories created on the way; default 0o755 (0o700 for secrets). */
+  dirMode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+export function writeFileAtomic(target: string, content: string | Buffer, options: WriteOptions = {}): WriteOutcome {
+  const mode = options.mode ?? 0o644;
+  const data = typeof content === 'string' ? Buffer.from(content) : content;
+  const current = readIfExists(target);
+  const currentMode = current === undefined ? undefined : fs.statSync(target).mode & 0o7777;
+  const sameOwner = current === undefined || ownerMatches(target, options);
+  if (current !== undefined && current.equals(data) && currentMode === mode && sameOwner) {
+    debug(`unchanged: ${target}`);
+    return 'unchanged';
+  }
+  const outcome: WriteOutcome = current === undefined ? 'created' : 'changed';
+  if (isDryRun()) {
+    info(`DRY-RUN: would write ${target} (${data.length} bytes, mode ${mode.toString(8)})`);
+    return outcome;
+  }
+
+  const dir = path.dirname(target);
+  fs.mkdirSync(dir, { recursive: true, mode: options.dirMode ?? 0o755 });
+  const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  // The temp file is created with the final mode, so its content is never
+  // readable by anyone the final file would not allow.
+  const fd = fs.openSync(temp, 'wx', mode);
+  try {
+    fs.writeSync(fd, data);
+    fs.fchmodSync(fd, mode); // umask may have narrowed the mode given to open
+    if (options.uid !== undefined || options.gid !== undefined) {
+      fs.fchownSync(fd, options.uid ?? -1, options.gid ?? -1);
+    }
+    fs.fsyncSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  try {
+    fs.renameSync(temp, target);
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+  info(`${outcome === 'created' ? 'Created' : 'Updated'} ${target}`);
+  return outcome;
+}
+
+/** Create a directory (and parents) with a mode; fix the mode if it exists. */
+export function ensureDir(dir: string, mode = 0o755): WriteOutcome {
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(dir);
+  } catch {
+    stat = undefined;
+  }
+  if (stat && (stat.mode & 0o7777) === mode) return 'unchanged';
+  if (isDryRun()) {
+    info(`DRY-RUN: would ${stat ? 'chmod' : 'create'} directory ${dir} (mode ${mode.toString(8)})`);
+    return stat ? 'changed' : 'created';
+  }
+  fs.mkdirSync(dir, { recursive: true, mode });
+  fs.chmodSync(dir, mode);
+  return stat ? 'changed' : 'created';
+}
+
+function readIfExists(file: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function ownerMatches(file: string, options: WriteOptions): boolean {
+  if (options.uid === undefined && options.gid === undefined) return true;
+  const stat = fs.statSync(file);
+  return (options.uid === undefined || stat.uid === options.uid) && (options.gid === undefined || stat.gid === options.gid);
+}

@@ -1,0 +1,71 @@
+// How every Phoenix script starts and ends. A script hands its body to
+// `runMain` with its upstream name; runMain sets up logging and the runner
+// from the environment, and turns the outcome into the exit status the
+// bash original's callers expect. This is the only place that decides an
+// exit code, so no module calls process.exit.
+
+import { resolveOptions, type PhoenixOptions } from './env.mts';
+import { configureLog, error, info } from './log.mts';
+import { configureRunner } from './runner.mts';
+import { exitCodeFor, PhoenixError } from './errors.mts';
+import { acquireHostLock, type HeldLock } from './lock.mts';
+
+export interface ScriptContext {
+  /** The upstream name the script logs under, e.g. `lxc-manager.sh`. */
+  name: string;
+  options: PhoenixOptions;
+  argv: string[];
+}
+
+export function scriptContext(name: string, argv = process.argv.slice(2), env = process.env): ScriptContext {
+  const options = resolveOptions(env);
+  configureLog({ script: name, file: options.logFile, debug: options.debug });
+  configureRunner({ dryRun: options.dryRun, recordFile: options.recordFile, timeoutMs: options.commandTimeoutMs });
+  return { name, options, argv };
+}
+
+export type ScriptBody = (context: ScriptContext) => Promise<number | void>;
+
+export function runMain(name: string, body: ScriptBody): Promise<number> {
+  const context = scriptContext(name);
+  const finish = (code: number) => {
+    process.exitCode = code;
+    return code;
+  };
+  return body(context).then(
+    (code) => finish(code ?? 0),
+    (err: unknown) => {
+      reportError(err);
+      return finish(exitCodeFor(err));
+    },
+  );
+}
+
+export function reportError(err: unknown): void {
+  if (err instanceof PhoenixError) {
+    error(err.message);
+    if (err.hint) info(`hint: ${err.hint}`);
+  } else if (err instanceof Error) {
+    error(`${err.message}${process.env.PHOENIX_DEBUG === 'true' && err.stack ? `\n${err.stack}` : ''}`);
+  } else {
+    error(String(err));
+  }
+}
+
+/**
+ * Run `fn` under the host-wide lock. Dry-runs change nothing, so they do not
+ * take it; child scripts inherit the parent's hold through PHOENIX_LOCK_TOKEN.
+ */
+export async function withHostLock<T>(context: ScriptContext, fn: (lock: HeldLock | undefined) => Promise<T>): Promise<T> {
+  if (context.options.dryRun) return fn(undefined);
+  const lock = await acquireHostLock(context.options.lockFile, {
+    waitSeconds: context.options.lockWaitSeconds,
+    script: context.name,
+    inheritedToken: process.env.PHOENIX_LOCK_TOKEN,
+  });
+  try {
+    return await fn(lock);
+  } finally {
+    lock.release();
+  }
+}

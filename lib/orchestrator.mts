@@ -1,0 +1,185 @@
+// phoenix-cli's decisions, as pure functions: which verbs exist, how the
+// arguments are read, and which manager calls a verb turns into. Nothing
+// here runs a command; lib/executor.mts applies the plan. That split is
+// what lets the tests check every verb's plan without a host, and what
+// `--dry-run` prints.
+
+import { UsageError } from './errors.mts';
+import { resolveOrder, waves, bootOrder, assertKnown, type Graph, type GuestKind } from './graph.mts';
+
+export const VERBS = ['setup', 'create', 'converge', 'delete', 'start', 'stop', 'restart', 'status', 'sync', 'health-check', 'swarm', 'LetsGo'] as const;
+export type Verb = (typeof VERBS)[number];
+
+export const MANAGER: Record<GuestKind, string> = {
+  lxc: 'managers/lxc-manager.sh',
+  vm: 'managers/vm-manager.sh',
+};
+
+export interface CliArgs {
+  verb: Verb | undefined;
+  targets: string[];
+  dryRun: boolean;
+  resetPortainer: boolean;
+  help: boolean;
+}
+
+/**
+ * Read phoenix-cli's arguments the way the bash did: `--dry-run` and
+ * `--reset-portainer` may appear anywhere; `--help` first; then the verb
+ * and its targets. Unknown verbs are usage errors.
+ */
+export function parseCliArgs(argv: readonly string[]): CliArgs {
+  const rest: string[] = [];
+  let dryRun = false;
+  let resetPortainer = false;
+  let help = false;
+  for (const arg of argv) {
+    if (arg === '--dry-run') dryRun = true;
+    else if (arg === '--reset-portainer') resetPortainer = true;
+    else if ((arg === '--help' || arg === '-h') && rest.length === 0) help = true;
+    else rest.push(arg);
+  }
+  if (help) return { verb: undefined, targets: [], dryRun, resetPortainer, help };
+  const [verb, ...targets] = rest;
+  if (verb === undefined) throw new UsageError('no verb given', { hint: 'see phoenix --help' });
+  if (!(VERBS as readonly string[]).includes(verb)) throw new UsageError(`Invalid verb '${verb}'.`, { hint: `valid verbs: ${VERBS.join(' ')}` });
+  const typed = verb as Verb;
+  if (typed !== 'LetsGo' && typed !== 'setup' && targets.length === 0) {
+    throw new UsageError(`Verb '${typed}' requires at least one target.`, { hint: 'see phoenix --help' });
+  }
+  if (typed === 'LetsGo' && targets.length > 0) {
+    throw new UsageError(`LetsGo takes no targets; it builds every guest in the manifests (got: ${targets.join(' ')})`);
+  }
+  return { verb: typed, targets, dryRun, resetPortainer, help };
+}
+
+export function usage(): string {
+  return `Usage: phoenix <verb> [targets...] [--dry-run] [--reset-portainer]
+
+Verbs:
+  LetsGo                    create every guest in dependency order, start them in
+                            boot order, then run 'sync all' if a guest asks for it
+  create <id...>            create guests, creating missing dependencies first
+  converge <id...>          re-apply the manifest to guests and all their dependencies
+  start <id...>             start guests (and stopped dependencies; never templates)
+  stop <id...>              stop guests (only those named)
+  restart <id...>           restart guests (only those named)
+  status <id...>            show each guest's state
+  delete <id...>            delete guests, in the order given
+  sync all                  bring the whole environment to the manifests' state
+  sync stack <name> to <vmid>
+  swarm <action> [args...]  init | join | deploy | rm | status
+  setup [--wipe-disks]      set up the hypervisor itself
+  health-check <vmid...>    check VM foundations
+
+Options:
+  --dry-run                 print every change instead of making it
+  --reset-portainer         (sync) remove and redeploy Portainer
+  --help                    this text
+
+Environment: PHOENIX_BASE_DIR, HYPERVISOR_CONFIG_FILE, LXC_CONFIG_FILE,
+VM_CONFIG_FILE, PHOENIX_DEBUG, PHOENIX_LEGACY_DIR, PHOENIX_PARALLEL, MAIN_LOG_FILE.
+See docs/ for the rest.
+`;
+}
+
+export interface Step {
+  /** Upstream name of the script to run, e.g. managers/lxc-manager.sh. */
+  script: string;
+  args: string[];
+  guest?: string;
+}
+
+export interface Phase {
+  name: string;
+  /** Steps in a wave may run in parallel; waves run one after another. */
+  waves: Step[][];
+  /** Guests passed over, with the reason (shown to the operator). */
+  skipped: Array<{ guest: string; reason: string }>;
+}
+
+function managerStep(graph: Graph, verb: string, id: string): Step {
+  const node = graph.get(id);
+  if (!node) throw new UsageError(`unknown guest id: ${id}`);
+  return { script: MANAGER[node.kind], args: [verb, id], guest: id };
+}
+
+/**
+ * The manager calls for a guest verb.
+ * - create: every missing guest of the dependency chain, then each target
+ *   (targets always get the full create; managers make it idempotent).
+ * - converge: create on the whole chain.
+ * - start: the targets and their stopped dependencies, never templates.
+ * - stop / restart: only the targets (stop in reverse dependency order).
+ * - delete: only the targets, in the order given.
+ */
+export function planGuestVerb(verb: 'create' | 'converge' | 'start' | 'stop' | 'restart' | 'delete', targets: readonly string[], graph: Graph, existing: ReadonlySet<string> = new Set(), running: ReadonlySet<string> = new Set()): Phase {
+  assertKnown(graph, targets);
+  const targetSet = new Set(targets);
+  const skipped: Phase['skipped'] = [];
+
+  if (verb === 'delete') {
+    return { name: 'delete', waves: targets.map((id) => [managerStep(graph, 'delete', id)]), skipped };
+  }
+
+  const chain = resolveOrder(graph, targets);
+  let ids: string[];
+  switch (verb) {
+    case 'create':
+      ids = chain.filter((id) => {
+        if (targetSet.has(id) || !existing.has(id)) return true;
+        skipped.push({ guest: id, reason: 'dependency already exists' });
+        return false;
+      });
+      break;
+    case 'converge':
+      ids = chain;
+      break;
+    case 'start':
+      ids = chain.filter((id) => {
+        const node = graph.get(id);
+        if (node?.isTemplate) {
+          if (targetSet.has(id)) skipped.push({ guest: id, reason: 'templates cannot be started' });
+          return false;
+        }
+        if (targetSet.has(id)) return true;
+        if (running.has(id)) return false;
+        if (!existing.has(id)) {
+          skipped.push({ guest: id, reason: 'dependency does not exist (create it first)' });
+          return false;
+        }
+        return true;
+      });
+      break;
+    case 'stop':
+    case 'restart':
+      ids = chain.filter((id) => {
+        if (!targetSet.has(id)) return false;
+        if (graph.get(id)?.isTemplate) {
+          skipped.push({ guest: id, reason: `templates cannot be ${verb === 'stop' ? 'stopped' : 'restarted'}` });
+          return false;
+        }
+        return true;
+      });
+      if (verb === 'stop') ids.reverse();
+      break;
+  }
+
+  const grouped = verb === 'create' || verb === 'converge' || verb === 'start' ? waves(graph, ids) : ids.map((id) => [id]);
+  return { name: verb, waves: grouped.map((wave) => wave.map((id) => managerStep(graph, verb, id))), skipped };
+}
+
+/**
+ * LetsGo: create every guest in dependency waves, start the non-templates
+ * in boot order, then one `sync all` if any guest asks for it (the bash ran
+ * it after each such guest's start, and crashed before the first).
+ */
+export function planLetsGo(graph: Graph, allIds: readonly string[], syncRequested: boolean): Phase[] {
+  const creation = resolveOrder(graph, allIds);
+  const phases: Phase[] = [
+    { name: 'create', waves: waves(graph, creation).map((wave) => wave.map((id) => managerStep(graph, 'create', id))), skipped: [] },
+    { name: 'start', waves: bootOrder(graph, allIds).map((id) => [managerStep(graph, 'start', id)]), skipped: [] },
+  ];
+  if (syncRequested) phases.push({ name: 'sync', waves: [[{ script: 'managers/portainer-manager.sh', args: ['sync', 'all'] }]], skipped: [] });
+  return phases;
+}
