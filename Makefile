@@ -34,6 +34,7 @@ deps:
 
 build: node_modules/.package-lock.json
 	$(TSC) -p tsconfig.json
+	$(NODE) lib/schema-build.mjs
 	chmod +x scripts/phoenix-cli.mjs scripts/phoenix-global.mjs scripts/phoenix-dropins.mjs
 
 node_modules/.package-lock.json: package-lock.json

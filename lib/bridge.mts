@@ -42,8 +42,25 @@ export function nodeRunsTypeScript(): boolean {
   return Boolean((process.features as { typescript?: unknown }).typescript);
 }
 
-export function resolveScript(upstreamName: string, legacyDir: string | undefined): ResolvedScript {
+export interface ResolveOptions {
+  legacyDir: string | undefined;
+  /** Names (or `all`) to take from the legacy tree even when ported. */
+  useLegacy?: readonly string[];
+}
+
+export function resolveScript(upstreamName: string, options: ResolveOptions): ResolvedScript {
   const clean = normaliseName(upstreamName);
+  const { legacyDir } = options;
+  const pinned = (options.useLegacy ?? []).some((n) => n === 'all' || normaliseName(n) === clean);
+  if (pinned) {
+    const legacy = legacyDir ? path.join(legacyDir, 'bin', clean) : undefined;
+    if (legacy && fs.existsSync(legacy) && !isDropIn(legacy)) return legacyScript(clean, legacy);
+    const kept = legacy ? `${legacy}.legacy` : undefined;
+    if (kept && fs.existsSync(kept)) return legacyScript(clean, kept);
+    throw new PhoenixError(`PHOENIX_USE_LEGACY asks for the bash ${clean}, but there is none`, {
+      hint: legacyDir ? `looked for ${legacy} and ${kept}` : 'set PHOENIX_LEGACY_DIR to the bash toolkit root',
+    });
+  }
   const stem = path.join(SCRIPTS_DIR, portStem(clean));
   const built = `${stem}.mjs`;
   const source = `${stem}.mts`;
@@ -60,10 +77,7 @@ export function resolveScript(upstreamName: string, legacyDir: string | undefine
   }
   if (legacyDir) {
     const legacy = path.join(legacyDir, 'bin', clean);
-    if (fs.existsSync(legacy) && !isDropIn(legacy)) {
-      // Through bash, not exec: most upstream scripts were committed without an exec bit.
-      return { upstreamName: clean, kind: 'legacy', path: legacy, command: 'bash', prefix: [legacy] };
-    }
+    if (fs.existsSync(legacy) && !isDropIn(legacy)) return legacyScript(clean, legacy);
   }
   throw new PhoenixError(`${clean} has no port yet and no legacy copy was found`, {
     exitCode: 127,
@@ -73,8 +87,12 @@ export function resolveScript(upstreamName: string, legacyDir: string | undefine
   });
 }
 
-export interface RunScriptOptions {
-  legacyDir: string | undefined;
+function legacyScript(name: string, file: string): ResolvedScript {
+  // Through bash, not exec: most upstream scripts were committed without an exec bit.
+  return { upstreamName: name, kind: 'legacy', path: file, command: 'bash', prefix: [file] };
+}
+
+export interface RunScriptOptions extends ResolveOptions {
   env: Record<string, string>;
   dryRun: boolean;
   /** Capture output instead of passing it through. */
@@ -89,7 +107,7 @@ export interface RunScriptOptions {
  * printed, not run.
  */
 export async function runScript(upstreamName: string, args: readonly string[], options: RunScriptOptions): Promise<CommandResult> {
-  const script = resolveScript(upstreamName, options.legacyDir);
+  const script = resolveScript(upstreamName, options);
   if (script.kind === 'legacy') info(`running legacy ${script.upstreamName} from ${script.path}`);
   return run({
     cmd: script.command,

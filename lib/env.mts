@@ -27,6 +27,12 @@ export interface PhoenixOptions {
   lockWaitSeconds: number;
   /** Root of a legacy bash tree (with bin/) for scripts that have no port yet. */
   legacyDir: string | undefined;
+  /**
+   * PHOENIX_USE_LEGACY: upstream script names (or `all`) to run from the
+   * legacy tree even though a port exists: a per-script way back while
+   * migrating.
+   */
+  useLegacy: string[];
   /** PHOENIX_RECORD: append every command (run or planned) as a JSON line. */
   recordFile: string | undefined;
   /** Set by `make sync` and the tests: the pct/qm on PATH are the simulated host. */
@@ -52,6 +58,7 @@ export function resolveOptions(env: Env = process.env): PhoenixOptions {
     lockFile: nonEmpty(env.PHOENIX_LOCK_FILE) ?? DEFAULT_LOCK_FILE,
     lockWaitSeconds: seconds(env.PHOENIX_LOCK_WAIT, 0),
     legacyDir: nonEmpty(env.PHOENIX_LEGACY_DIR),
+    useLegacy: (env.PHOENIX_USE_LEGACY ?? '').split(/[\s,]+/).filter(Boolean),
     recordFile: nonEmpty(env.PHOENIX_RECORD),
     simulatedHost: nonEmpty(env.PHOENIX_SIM_STATE),
     commandTimeoutMs: seconds(env.PHOENIX_COMMAND_TIMEOUT, 600) * 1000,
@@ -79,6 +86,7 @@ export function childEnv(options: PhoenixOptions, extra: Env = {}, base: Env = p
   env.PHOENIX_LOCK_WAIT = String(options.lockWaitSeconds);
   if (options.simulatedHost !== undefined) env.PHOENIX_SIM_STATE = options.simulatedHost;
   if (options.legacyDir !== undefined) env.PHOENIX_LEGACY_DIR = options.legacyDir;
+  if (options.useLegacy.length > 0) env.PHOENIX_USE_LEGACY = options.useLegacy.join(' ');
   if (options.recordFile !== undefined) env.PHOENIX_RECORD = options.recordFile;
   for (const [key, value] of Object.entries(extra)) {
     if (value === undefined) delete env[key];

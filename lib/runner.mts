@@ -74,6 +74,7 @@ export interface RecordedCommand {
 export const PROXMOX_LOCK_TIMEOUT = /can't lock file '[^']*' - got timeout/;
 
 const LOCK_RETRY_TOOLS = new Set(['pct', 'qm', 'pvesh', 'pvesm', 'vzdump']);
+const PROXMOX_TOOLS = new Set(['pct', 'qm', 'pvesh', 'pvesm', 'pveam', 'pve-firewall', 'vzdump', 'pveversion']);
 
 export function proxmoxLockRetry(env: Record<string, string | undefined> = process.env): RetryPolicy {
   const attempts = Number(env.PHOENIX_PVE_LOCK_RETRIES ?? 3);
@@ -236,7 +237,11 @@ function spawnOnce(spec: CommandSpec, args: readonly string[]): Promise<SpawnOut
 
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ENOENT' ? 127 : 126, null, err));
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      // Say it the way a shell would; "spawn pct ENOENT" helps nobody.
+      if (err.code === 'ENOENT') finish(127, null, new Error(`${spec.cmd}: command not found${PROXMOX_TOOLS.has(spec.cmd) ? ' (not a Proxmox VE host? `make sync` runs Phoenix on the simulated host)' : ''}`));
+      else finish(126, null, err);
+    });
     child.on('close', (code, signal) => finish(code ?? (timedOut ? 124 : 128 + 15), signal));
     if (spec.input !== undefined && child.stdin) {
       // A child that exits without reading all of stdin is not an error here.

@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+// phoenix-cli: the operator's entry point. It reads the verb and targets,
+// validates the manifests once, plans the manager calls and runs them,
+// through the legacy bridge, each manager as the port where one exists and
+// the bash original otherwise.
+
+import { runMain, withHostLock, type ScriptContext } from '../lib/main.mts';
+import { parseCliArgs, usage, planGuestVerb, planLetsGo, type Phase, type Step } from '../lib/orchestrator.mts';
+import { executePhases } from '../lib/executor.mts';
+import { resolveConfigPaths, configPathsEnv, loadConfig, type PhoenixConfig } from '../lib/config.mts';
+import { guestGraph, allGuestIds } from '../lib/guests.mts';
+import { runScript, resolveScript } from '../lib/bridge.mts';
+import { childEnv } from '../lib/env.mts';
+import { configureRunner, recordedCommands } from '../lib/runner.mts';
+import { info, warn } from '../lib/log.mts';
+import { UsageError } from '../lib/errors.mts';
+import { guestStates, formatStatusTable } from '../lib/status.mts';
+import type { Graph } from '../lib/graph.mts';
+
+await runMain('phoenix-cli', async (context) => {
+  let args;
+  try {
+    args = parseCliArgs(context.argv);
+  } catch (err) {
+    // Without any verb the operator most likely wants the usage, as the bash printed it.
+    if (context.argv.filter((a) => !a.startsWith('--')).length === 0) process.stderr.write(usage());
+    throw err;
+  }
+  if (args.help) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const { options } = context;
+  if (args.dryRun) {
+    options.dryRun = true;
+    configureRunner({ dryRun: true });
+    info('--- DRY RUN MODE ENABLED ---');
+  }
+  if (args.resetPortainer) {
+    options.resetPortainer = true;
+    info('--- PORTAINER RESET FLAG DETECTED ---');
+  }
+  if (options.simulatedHost) info(`running against the simulated Proxmox host in ${options.simulatedHost} (no real Proxmox here)`);
+
+  const paths = resolveConfigPaths();
+  const config = loadConfig(paths);
+  // Everything the verb needs is validated before anything changes.
+  void config.hypervisor;
+  const verb = args.verb as NonNullable<typeof args.verb>;
+  const needsGuests = verb !== 'setup';
+  if (needsGuests) config.validateReferences();
+  const graph = needsGuests ? guestGraph(config) : undefined;
+
+  const runStep = async (step: Step): Promise<number> => {
+    const env = childEnv(options, { ...configPathsEnv(paths), PHOENIX_LOCK_TOKEN: lockToken });
+    const result = await runScript(step.script, step.args, { legacyDir: options.legacyDir, useLegacy: options.useLegacy, env, dryRun: options.dryRun });
+    return result.code;
+  };
+  let lockToken: string | undefined;
+
+  if (verb === 'status') return printStatus(graph as Graph, config, args.targets);
+
+  return withHostLock(context, async (lock) => {
+    lockToken = lock?.token;
+    const phases = await planFor(verb, args.targets, graph, config, args.resetPortainer);
+    const result = await executePhases(phases, {
+      runStep,
+      concurrency: options.parallel,
+      exclusive: (step) => isLegacy(step, context),
+    });
+    if (options.dryRun) {
+      const planned = recordedCommands().filter((c) => c.skipped).length;
+      info(`dry run finished: nothing was changed${planned ? `; ${planned} command${planned === 1 ? '' : 's'} would have run` : ''}`);
+    }
+    if (verb === 'LetsGo' && !result.failed) info("'LetsGo' command complete.");
+    return result.failed ? result.failed.code : 0;
+  });
+});
+
+async function planFor(verb: string, targets: string[], graph: Graph | undefined, config: PhoenixConfig, resetPortainer: boolean): Promise<Phase[]> {
+  const single = (name: string, step: Step): Phase[] => [{ name, waves: [[step]], skipped: [] }];
+  switch (verb) {
+    case 'setup':
+      return single('setup', { script: 'managers/hypervisor-manager.sh', args: ['--config', config.paths.hypervisor, ...targets] });
+    case 'sync':
+      // The flag travels both ways: as the argument portainer-manager parses
+      // and as PHOENIX_RESET_PORTAINER (the bash dropped it: BUG-6).
+      return single('sync', { script: 'managers/portainer-manager.sh', args: ['sync', ...targets, ...(resetPortainer ? ['--reset-portainer'] : [])] });
+    case 'swarm':
+      return single('swarm', { script: 'managers/swarm-manager.sh', args: targets });
+    case 'health-check':
+      return [{ name: 'health-check', waves: targets.map((id) => [{ script: 'health_checks/check_vm_foundation.sh', args: [id], guest: id }]), skipped: [] }];
+    case 'LetsGo': {
+      const g = graph as Graph;
+      const ids = allGuestIds(config);
+      const wantsSync = ids.some((id) => config.guest(id)?.config.trigger_sync_on_completion === true);
+      return planLetsGo(g, ids, wantsSync);
+    }
+    case 'create':
+    case 'converge':
+    case 'start':
+    case 'stop':
+    case 'restart':
+    case 'delete': {
+      const g = graph as Graph;
+      const states = verb === 'create' || verb === 'start' ? await guestStates(g, chainFor(g, targets)) : new Map();
+      const existing = new Set([...states].filter(([, s]) => s !== 'absent').map(([id]) => id));
+      const running = new Set([...states].filter(([, s]) => s === 'running').map(([id]) => id));
+      return [planGuestVerb(verb, targets, g, existing, running)];
+    }
+    default:
+      throw new UsageError(`Invalid verb '${verb}'.`);
+  }
+}
+
+function chainFor(graph: Graph, targets: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const visit = (id: string) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    for (const edge of graph.get(id)?.edges ?? []) visit(edge);
+  };
+  targets.forEach(visit);
+  return [...seen].filter((id) => graph.has(id));
+}
+
+function isLegacy(step: Step, context: ScriptContext): boolean {
+  try {
+    return resolveScript(step.script, context.options).kind === 'legacy';
+  } catch {
+    return false;
+  }
+}
+
+async function printStatus(graph: Graph, config: PhoenixConfig, targets: string[]): Promise<number> {
+  const unknown = targets.filter((id) => !graph.has(id));
+  if (unknown.length) throw new UsageError(`unknown guest id${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+  const states = await guestStates(graph, targets);
+  process.stdout.write(formatStatusTable(graph, config, targets, states));
+  const absent = targets.filter((id) => states.get(id) === 'absent');
+  if (absent.length) warn(`not created yet: ${absent.join(', ')}`);
+  return 0;
+}
+
