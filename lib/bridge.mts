@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PhoenixError } from './errors.mts';
 import { run, isDryRun, type CommandResult } from './runner.mts';
-import { info } from './log.mts';
+import { debug, info } from './log.mts';
 import { writeFileAtomic } from './fs.mts';
 
 /** The project root: the directory holding lib/ and scripts/. */
@@ -108,7 +108,7 @@ export interface RunScriptOptions extends ResolveOptions {
  */
 export async function runScript(upstreamName: string, args: readonly string[], options: RunScriptOptions): Promise<CommandResult> {
   const script = resolveScript(upstreamName, options);
-  if (script.kind === 'legacy') info(`running legacy ${script.upstreamName} from ${script.path}`);
+  if (script.kind === 'legacy') debug(`${script.upstreamName} has no port here; running the bash copy ${script.path}`);
   return run({
     cmd: script.command,
     args: [...script.prefix, ...args],

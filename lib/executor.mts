@@ -43,14 +43,15 @@ export async function executePhases(phases: readonly Phase[], options: ExecuteOp
       notRun.push(...steps);
       continue;
     }
-    info(`--- ${phase.name}: ${steps.length} step${steps.length === 1 ? '' : 's'} in ${phase.waves.length} wave${phase.waves.length === 1 ? '' : 's'} ---`);
+    const oneByOne = phase.waves.every((wave) => wave.length === 1);
+    info(`--- ${phase.name}: ${steps.length} step${steps.length === 1 ? '' : 's'}${oneByOne ? '' : ` in ${phase.waves.length} waves`} ---`);
     for (const [index, wave] of phase.waves.entries()) {
       if (failed) {
         notRun.push(...wave);
         continue;
       }
       const serial = options.concurrency <= 1 || wave.some((step) => options.exclusive?.(step) ?? false);
-      if (phase.waves.length > 1 || wave.length > 1) {
+      if (!oneByOne) {
         info(`${phase.name} wave ${index + 1}/${phase.waves.length}: ${wave.map((s) => s.guest ?? describeStep(s)).join(', ')}${serial || wave.length === 1 ? '' : ' (in parallel)'}`);
       }
       const waveResult = await runWave(wave, serial ? 1 : options.concurrency, options.runStep);

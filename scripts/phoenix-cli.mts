@@ -15,7 +15,7 @@ import { configureRunner, recordedCommands } from '../lib/runner.mts';
 import { info, warn } from '../lib/log.mts';
 import { UsageError } from '../lib/errors.mts';
 import { guestStates, formatStatusTable } from '../lib/status.mts';
-import type { Graph } from '../lib/graph.mts';
+import { assertKnown, resolveOrder, type Graph } from '../lib/graph.mts';
 
 await runMain('phoenix-cli', async (context) => {
   let args;
@@ -103,7 +103,9 @@ async function planFor(verb: string, targets: string[], graph: Graph | undefined
     case 'restart':
     case 'delete': {
       const g = graph as Graph;
-      const states = verb === 'create' || verb === 'start' ? await guestStates(g, chainFor(g, targets)) : new Map();
+      // Unknown ids and cycles fail here, before the first query to the host.
+      const chain = verb === 'delete' ? (assertKnown(g, targets), targets) : resolveOrder(g, targets);
+      const states = verb === 'create' || verb === 'start' ? await guestStates(g, chain) : new Map();
       const existing = new Set([...states].filter(([, s]) => s !== 'absent').map(([id]) => id));
       const running = new Set([...states].filter(([, s]) => s === 'running').map(([id]) => id));
       return [planGuestVerb(verb, targets, g, existing, running)];
@@ -111,17 +113,6 @@ async function planFor(verb: string, targets: string[], graph: Graph | undefined
     default:
       throw new UsageError(`Invalid verb '${verb}'.`);
   }
-}
-
-function chainFor(graph: Graph, targets: readonly string[]): string[] {
-  const seen = new Set<string>();
-  const visit = (id: string) => {
-    if (seen.has(id)) return;
-    seen.add(id);
-    for (const edge of graph.get(id)?.edges ?? []) visit(edge);
-  };
-  targets.forEach(visit);
-  return [...seen].filter((id) => graph.has(id));
 }
 
 function isLegacy(step: Step, context: ScriptContext): boolean {
