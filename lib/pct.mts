@@ -157,6 +157,13 @@ export function push(ctid: string, hostPath: string, guestPath: string, options:
   return run({ cmd: PCT, args: ['push', ctid, hostPath, guestPath, ...toPveArgs({ ...options })] });
 }
 
+/** Push into a directory that may not exist yet (pct push does not create it). */
+export async function pushFile(ctid: string, hostPath: string, guestPath: string, options: PushOptions = {}): Promise<CommandResult> {
+  const dir = guestPath.slice(0, guestPath.lastIndexOf('/')) || '/';
+  await exec(ctid, ['mkdir', '-p', dir], { quiet: true });
+  return push(ctid, hostPath, guestPath, options);
+}
+
 /** Copies a file out of the container; it changes the host, so it is a mutation. */
 export function pull(ctid: string, guestPath: string, hostPath: string, options: PushOptions = {}): Promise<CommandResult> {
   return run({ cmd: PCT, args: ['pull', ctid, guestPath, hostPath, ...toPveArgs({ ...options })] });
