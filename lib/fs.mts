@@ -6,7 +6,6 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import { isDryRun } from './runner.mts';
 import { info, debug } from './log.mts';
 
@@ -39,7 +38,7 @@ export function writeFileAtomic(target: string, content: string | Buffer, option
 
   const dir = path.dirname(target);
   fs.mkdirSync(dir, { recursive: true, mode: options.dirMode ?? 0o755 });
-  const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  const temp = path.join(dir, `.${path.basename(target)}.${uniqueSuffix()}.tmp`);
   // The temp file is created with the final mode, so its content is never
   // readable by anyone the final file would not allow.
   const fd = fs.openSync(temp, 'wx', mode);
@@ -97,4 +96,11 @@ function ownerMatches(file: string, options: WriteOptions): boolean {
   if (options.uid === undefined && options.gid === undefined) return true;
   const stat = fs.statSync(file);
   return (options.uid === undefined || stat.uid === options.uid) && (options.gid === undefined || stat.gid === options.gid);
+}
+
+let counter = 0;
+/** Unique within the host: pid, a per-process counter and some randomness (node:crypto costs ~10 ms to load). */
+export function uniqueSuffix(): string {
+  counter += 1;
+  return `${process.pid}.${counter}.${Math.random().toString(36).slice(2, 10)}`;
 }

@@ -8,7 +8,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
+import { uniqueSuffix } from './fs.mts';
 import { LockBusyError } from './errors.mts';
 import { debug, info } from './log.mts';
 import { sleep } from './runner.mts';
@@ -45,7 +45,7 @@ export async function acquireHostLock(lockPath: string, options: AcquireOptions 
     }
   }
 
-  const token = crypto.randomBytes(12).toString('hex');
+  const token = `${Date.now().toString(36)}.${uniqueSuffix()}`;
   const content: LockContent = { pid: process.pid, token, script: options.script ?? '', since: new Date().toISOString() };
   const deadline = Date.now() + (options.waitSeconds ?? 0) * 1000;
   let announced = false;
