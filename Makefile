@@ -5,8 +5,9 @@ SHELL := bash
 
 NODE ?= node
 TSC := node_modules/.bin/tsc
-# Debian packages the tests and the bench use (installed by `make install` when run as root).
-DEB_PACKAGES := jq
+# Debian packages the tests (jq: the stand-in bash scripts) and the bench (strace: process counts) use;
+# `make install` installs the missing ones when run as root.
+DEB_PACKAGES := jq strace
 SIM_DIR ?= $(CURDIR)/.sim
 LEGACY_DIR ?=
 
@@ -47,20 +48,19 @@ lint typecheck: node_modules/.package-lock.json
 	$(TSC) -p tsconfig.json --noEmit
 
 # The main job. Without Proxmox (no pveversion on PATH) it runs against the
-# simulated host in $(SIM_DIR), seeded on first use, with the example manifests.
+# simulated host in $(SIM_DIR), seeded on first use, with the example
+# manifests: LetsGo builds what is missing, then `sync all`.
+SIM_ENV = PATH="$(CURDIR)/test/simhost/bin:$$PATH" PHOENIX_SIM_STATE="$(SIM_DIR)" PHOENIX_PVE_DIR="$(SIM_DIR)/pve" \
+	PHOENIX_BASE_DIR="$(CURDIR)" MAIN_LOG_FILE="$(SIM_DIR)/phoenix_hypervisor.log" PHOENIX_LOCK_FILE="$(SIM_DIR)/phoenix.lock" \
+	$(if $(LEGACY_DIR),PHOENIX_LEGACY_DIR="$(LEGACY_DIR)")
+
 sync: build
 	@if command -v pveversion >/dev/null 2>&1; then \
 	  $(NODE) scripts/phoenix-cli.mjs sync all; \
 	else \
+	  echo "No Proxmox VE here: running on the simulated host in $(SIM_DIR) (make sync SIM_DIR=... to move it; rm -rf it to start over)"; \
 	  $(NODE) test/simhost/seed.mjs "$(SIM_DIR)" >/dev/null; \
-	  PATH="$(CURDIR)/test/simhost/bin:$$PATH" PHOENIX_SIM_STATE="$(SIM_DIR)" PHOENIX_PVE_DIR="$(SIM_DIR)/pve" \
-	  PHOENIX_BASE_DIR="$(CURDIR)" MAIN_LOG_FILE="$(SIM_DIR)/phoenix_hypervisor.log" PHOENIX_LOCK_FILE="$(SIM_DIR)/phoenix.lock" \
-	  $(if $(LEGACY_DIR),PHOENIX_LEGACY_DIR="$(LEGACY_DIR)") \
-	  $(NODE) scripts/phoenix-cli.mjs LetsGo && \
-	  PATH="$(CURDIR)/test/simhost/bin:$$PATH" PHOENIX_SIM_STATE="$(SIM_DIR)" PHOENIX_PVE_DIR="$(SIM_DIR)/pve" \
-	  PHOENIX_BASE_DIR="$(CURDIR)" MAIN_LOG_FILE="$(SIM_DIR)/phoenix_hypervisor.log" PHOENIX_LOCK_FILE="$(SIM_DIR)/phoenix.lock" \
-	  $(if $(LEGACY_DIR),PHOENIX_LEGACY_DIR="$(LEGACY_DIR)") \
-	  $(NODE) scripts/phoenix-cli.mjs sync all; \
+	  $(SIM_ENV) $(NODE) scripts/phoenix-cli.mjs LetsGo && $(SIM_ENV) $(NODE) scripts/phoenix-cli.mjs sync all; \
 	fi
 
 bench: build

@@ -71,21 +71,40 @@ export async function executePhases(phases: readonly Phase[], options: ExecuteOp
 async function runWave(wave: readonly Step[], limit: number, runStep: (step: Step) => Promise<number>): Promise<{ outcomes: StepOutcome[]; notRun: Step[] }> {
   const outcomes: StepOutcome[] = [];
   const notRun: Step[] = [];
-  let next = 0;
+  const busyKeys = new Set<string>();
+  const pending = [...wave];
   let stop = false;
-  const worker = async () => {
-    while (next < wave.length) {
-      const step = wave[next++] as Step;
-      if (stop) {
-        notRun.push(step);
-        continue;
-      }
-      const started = Date.now();
-      const code = await runStep(step);
-      outcomes.push({ step, code, ms: Date.now() - started });
-      if (code !== 0) stop = true;
-    }
+  let running = 0;
+  // Pick the next step whose serial key is free; steps without a key are always free.
+  const takeNext = (): Step | undefined => {
+    const index = pending.findIndex((s) => s.serialKey === undefined || !busyKeys.has(s.serialKey));
+    return index < 0 ? undefined : pending.splice(index, 1)[0];
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, wave.length)) }, worker));
+  await new Promise<void>((resolve) => {
+    const launch = () => {
+      if (stop) notRun.push(...pending.splice(0));
+      while (!stop && running < limit) {
+        const step = takeNext();
+        if (!step) break;
+        running++;
+        if (step.serialKey) busyKeys.add(step.serialKey);
+        const started = Date.now();
+        void runStep(step)
+          .catch(() => 1)
+          .then((code) => {
+            running--;
+            if (step.serialKey) busyKeys.delete(step.serialKey);
+            outcomes.push({ step, code, ms: Date.now() - started });
+            if (code !== 0) stop = true;
+            launch();
+          });
+      }
+      if (running === 0) {
+        notRun.push(...pending.splice(0));
+        resolve();
+      }
+    };
+    launch();
+  });
   return { outcomes, notRun };
 }

@@ -88,6 +88,12 @@ export interface Step {
   script: string;
   args: string[];
   guest?: string;
+  /**
+   * Steps with the same key never run at the same time. Proxmox locks a
+   * container for the whole of a clone (`CT is locked (disk)`), so two
+   * clones of one template must take turns.
+   */
+  serialKey?: string;
 }
 
 export interface Phase {
@@ -101,7 +107,14 @@ export interface Phase {
 function managerStep(graph: Graph, verb: string, id: string): Step {
   const node = graph.get(id);
   if (!node) throw new UsageError(`unknown guest id: ${id}`);
-  return { script: MANAGER[node.kind], args: [verb, id], guest: id };
+  const step: Step = { script: MANAGER[node.kind], args: [verb, id], guest: id };
+  // The clone source is the first edge; only LXC clones lock their source
+  // (a VM clone of a stopped template takes a shared lock).
+  const source = node.edges[0];
+  if ((verb === 'create' || verb === 'converge') && node.kind === 'lxc' && source !== undefined && graph.get(source)?.kind === 'lxc' && graph.get(source)?.isTemplate) {
+    step.serialKey = `clone-source:${source}`;
+  }
+  return step;
 }
 
 /**

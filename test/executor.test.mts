@@ -61,4 +61,29 @@ test('exclusive steps (legacy bash) never overlap', async () => {
   assert.is(peak, 1);
 });
 
+test('steps sharing a serial key (clones of one template) take turns', async () => {
+  const active = new Map<string, number>();
+  let overlapSameKey = false;
+  let peak = 0;
+  let now = 0;
+  const keyed = (guest: string, key?: string): Step => ({ ...step(guest), ...(key ? { serialKey: key } : {}) });
+  await executePhases([{ name: 'create', waves: [[keyed('a', 'clone-source:900'), keyed('b', 'clone-source:900'), keyed('c', 'clone-source:901'), keyed('d')]], skipped: [] }], {
+    concurrency: 4,
+    runStep: async (s) => {
+      now++;
+      peak = Math.max(peak, now);
+      if (s.serialKey) {
+        if (active.get(s.serialKey)) overlapSameKey = true;
+        active.set(s.serialKey, 1);
+      }
+      await sleep(20);
+      if (s.serialKey) active.set(s.serialKey, 0);
+      now--;
+      return 0;
+    },
+  });
+  assert.not.ok(overlapSameKey);
+  assert.is(peak, 3, 'the other steps still ran in parallel');
+});
+
 test.run();

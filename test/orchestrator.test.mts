@@ -84,6 +84,13 @@ test('cycles are errors naming the cycle', () => {
   assert.throws(() => planGuestVerb('create', ['1'], cyclic), (e: Error) => e instanceof CycleError && /1 -> 2 -> 1/.test(e.message));
 });
 
+test('clones of one LXC template carry the same serial key', () => {
+  const plan = planGuestVerb('create', ['102'], graph);
+  const keys = plan.waves.flat().map((s) => `${s.guest}:${s.serialKey ?? '-'}`);
+  assert.equal(keys, ['900:-', '103:clone-source:900', '101:clone-source:900', '102:clone-source:900']);
+  assert.is(planGuestVerb('create', ['1001'], graph).waves.flat().find((s) => s.guest === '1001')?.serialKey, undefined);
+});
+
 test('LetsGo creates in waves, starts non-templates in boot order, syncs once', () => {
   const phases = planLetsGo(graph, ['101', '102', '103', '900', '9000', '1001'], true);
   assert.equal(phases.map((p) => p.name), ['create', 'start', 'sync']);

@@ -22,7 +22,16 @@ function ok(host: SimHost, tool: string, args: string[], input?: string): string
   return r.stdout;
 }
 
-/** A CT 900 template and, optionally, running clones of it. */
+/** Poll until `check` holds (bounded: a test never hangs on it). */
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A CT 900 template. */
 function withTemplate(host: SimHost): void {
   ok(host, 'pct', ['create', '900', TEMPLATE, '--hostname', 'base', '--memory', '2048', '--rootfs', 'quickOS-lxc-disks:8', '--net0', 'name=eth0,bridge=vmbr0,ip=dhcp']);
   ok(host, 'pct', ['template', '900']);
@@ -389,6 +398,9 @@ test('bind mounts to existing host directories are the host\'s files inside the 
     ok(host, 'pct', ['exec', '103', '--', 'sh', '-c', 'echo root > /etc/step-ca/ssl/phoenix_root_ca.crt']);
     assert.is(fs.readFileSync(path.join(shared, 'phoenix_root_ca.crt'), 'utf8'), 'root\n');
     assert.is(host.run('pct', ['clone', '103', '104']).stderr, "unable to clone mountpoint 'mp0' (type bind)\n");
+    const rm = host.run('pct', ['exec', '103', '--', 'rm', '-rf', '/etc/step-ca/ssl']);
+    assert.is(rm.stderr, "rm: cannot remove '/etc/step-ca/ssl': Device or resource busy\n");
+    assert.ok(fs.existsSync(shared), 'the host directory behind a mount point stays');
   } finally {
     host.dispose();
     fs.rmSync(shared, { recursive: true, force: true });
@@ -503,14 +515,14 @@ test('every call is recorded with tool, argv, exit code and duration', () => {
 test('latency: per tool in inject.json, globally by PHOENIX_SIM_LATENCY_MS', () => {
   const host = createSimHost();
   try {
-    host.setLatency({ pct: 400 });
+    host.setLatency({ pct: 1000 });
     let started = Date.now();
     host.run('pct', ['list']);
-    assert.ok(Date.now() - started >= 400, 'pct waited');
-    assert.ok(host.calls('pct')[0]!.ms >= 400);
+    assert.ok(Date.now() - started >= 1000, 'pct waited');
+    assert.ok(host.calls('pct')[0]!.ms >= 1000, 'the recorded duration includes the latency');
     started = Date.now();
     host.run('qm', ['list']);
-    assert.ok(Date.now() - started < 400, 'qm did not');
+    assert.ok(Date.now() - started < 1000, 'qm did not');
 
     host.setLatency({});
     started = Date.now();
@@ -563,17 +575,35 @@ test('a busy guest config lock makes a second caller wait, then time out like PV
   const host = createSimHost();
   try {
     ok(host, 'pct', ['create', '101', TEMPLATE, '--rootfs', 'quickOS-lxc-disks:8']);
-    host.updateInjection((inj) => {
-      inj.latency = { pct: 1500 };
-      inj.lock_timeout_ms = 300;
-    });
-    const first = host.runAsync('pct', ['set', '101', '--cores', '2']);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    host.updateInjection((inj) => void (inj.lock_timeout_ms = 300));
+    // only the first caller is slow: it holds CT 101's config lock for 2 s
+    const first = host.runAsync('pct', ['set', '101', '--cores', '2'], { env: { PHOENIX_SIM_LATENCY_MS: '2000' } });
+    await until(() => fs.existsSync(path.join(host.stateDir, 'run', 'lock', 'lxc', 'pve-config-101.lock')));
     const second = await host.runAsync('pct', ['set', '101', '--cores', '4']);
     assert.is(second.code, 255);
     assert.match(second.stderr, /^trying to acquire lock\.\.\.\ncan't lock file '\/run\/lock\/lxc\/pve-config-101\.lock' - got timeout\n$/);
     assert.is((await first).code, 0);
     assert.is(host.readConfig('lxc', 101)!.main.props.cores, '2');
+  } finally {
+    host.dispose();
+  }
+});
+
+test('locks left behind by a dead process are taken over', () => {
+  const host = createSimHost();
+  try {
+    ok(host, 'pct', ['create', '101', TEMPLATE, '--rootfs', 'quickOS-lxc-disks:8']);
+    // a pid that cannot be alive (beyond pid_max) stands for a crashed simulator call
+    const dead = '4194305 0 crashed';
+    fs.writeFileSync(path.join(host.stateDir, '.state.lock'), dead);
+    fs.mkdirSync(path.join(host.stateDir, 'run', 'lock', 'lxc'), { recursive: true });
+    fs.writeFileSync(path.join(host.stateDir, 'run', 'lock', 'lxc', 'pve-config-101.lock'), dead);
+    const started = Date.now();
+    const r = host.run('pct', ['set', '101', '--memory', '768']);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stderr, '', 'no contention reported for a dead holder');
+    assert.ok(Date.now() - started < 2000);
+    assert.is(host.readConfig('lxc', 101)!.main.props.memory, '768');
   } finally {
     host.dispose();
   }
@@ -623,12 +653,14 @@ test('parallel creates of different CTs overlap; parallel clones of one CT meet 
     for (const id of ids) assert.match(list, new RegExp(`^${id}\\s+stopped\\s+ct${id}`, 'm'));
 
     // while a clone runs, the source shows the lock in `pct list`
-    const pending = host.runAsync('pct', ['clone', '900', '210']);
-    await new Promise((resolve) => setTimeout(resolve, 300));
     host.setLatency({});
-    assert.match(ok(host, 'pct', ['list']), /^900\s+stopped\s+disk\s+base/m);
-    assert.match(ok(host, 'pct', ['list']), /^210\s+stopped\s+create\s+CT210/m);
+    const pending = host.runAsync('pct', ['clone', '900', '210'], { env: { PHOENIX_SIM_LATENCY_MS: '2000' } });
+    await until(() => host.readConfig('lxc', 210) !== undefined);
+    const during = ok(host, 'pct', ['list']);
+    assert.match(during, /^900\s+stopped\s+disk\s+base/m);
+    assert.match(during, /^210\s+stopped\s+create\s+CT210/m);
     assert.is((await pending).code, 0);
+    assert.match(ok(host, 'pct', ['list']), /^210\s+stopped\s+base\s*$/m);
   } finally {
     host.dispose();
   }
