@@ -4,7 +4,7 @@
 // through the legacy bridge, each manager as the port where one exists and
 // the bash original otherwise.
 
-import { runMain, withHostLock, type ScriptContext } from '../lib/main.mts';
+import { runMain, withHostLock, reportError, type ScriptContext } from '../lib/main.mts';
 import { parseCliArgs, usage, planGuestVerb, planLetsGo, type Phase, type Step } from '../lib/orchestrator.mts';
 import { executePhases } from '../lib/executor.mts';
 import { resolveConfigPaths, configPathsEnv, loadConfig, type PhoenixConfig } from '../lib/config.mts';
@@ -13,7 +13,7 @@ import { runScript, resolveScript } from '../lib/bridge.mts';
 import { childEnv } from '../lib/env.mts';
 import { configureRunner, recordedCommands } from '../lib/runner.mts';
 import { info, warn } from '../lib/log.mts';
-import { UsageError } from '../lib/errors.mts';
+import { UsageError, PhoenixError, exitCodeFor } from '../lib/errors.mts';
 import { guestStates, formatStatusTable } from '../lib/status.mts';
 import { assertKnown, resolveOrder, type Graph } from '../lib/graph.mts';
 
@@ -53,8 +53,13 @@ await runMain('phoenix-cli', async (context) => {
 
   const runStep = async (step: Step): Promise<number> => {
     const env = childEnv(options, { ...configPathsEnv(paths), PHOENIX_LOCK_TOKEN: lockToken });
-    const result = await runScript(step.script, step.args, { legacyDir: options.legacyDir, useLegacy: options.useLegacy, env, dryRun: options.dryRun });
-    return result.code;
+    try {
+      const result = await runScript(step.script, step.args, { legacyDir: options.legacyDir, useLegacy: options.useLegacy, env, dryRun: options.dryRun });
+      return result.code;
+    } catch (err) {
+      reportError(err);
+      return exitCodeFor(err);
+    }
   };
   let lockToken: string | undefined;
 
@@ -63,6 +68,7 @@ await runMain('phoenix-cli', async (context) => {
   return withHostLock(context, async (lock) => {
     lockToken = lock?.token;
     const phases = await planFor(verb, args.targets, graph, config, args.resetPortainer);
+    assertScriptsAvailable(phases, context);
     const result = await executePhases(phases, {
       runStep,
       concurrency: options.parallel,
@@ -112,6 +118,30 @@ async function planFor(verb: string, targets: string[], graph: Graph | undefined
     }
     default:
       throw new UsageError(`Invalid verb '${verb}'.`);
+  }
+}
+
+/**
+ * Every script the plan needs must exist (as a port or in the legacy tree)
+ * before the first one runs, so a missing one is reported with nothing changed.
+ */
+function assertScriptsAvailable(phases: readonly Phase[], context: ScriptContext): void {
+  const problems: string[] = [];
+  for (const name of new Set(phases.flatMap((p) => p.waves.flat().map((s) => s.script)))) {
+    try {
+      resolveScript(name, context.options);
+    } catch (err) {
+      if (!(err instanceof PhoenixError)) throw err;
+      problems.push(err.message);
+    }
+  }
+  if (problems.length > 0) {
+    throw new PhoenixError(`cannot run this plan, nothing was changed: ${problems.join('; ')}`, {
+      exitCode: 127,
+      hint: context.options.legacyDir
+        ? `looked for bash copies in ${context.options.legacyDir}/bin`
+        : 'set PHOENIX_LEGACY_DIR to the bash toolkit root (the directory holding bin/) to run the bash originals',
+    });
   }
 }
 

@@ -191,6 +191,13 @@ test('a second run while one holds the host lock exits 75 and changes nothing', 
   assert.not.ok(host.readConfig('lxc', 101), 'the refused run created nothing');
 });
 
+test('a script the plan needs is missing: named up front, exit 127, nothing changed', () => {
+  const r = phoenix(['create', '103'], { PHOENIX_USE_LEGACY: 'managers/lxc-manager.sh', PHOENIX_LEGACY_DIR: tmpDir() });
+  assert.is(r.code, 127);
+  assert.match(r.stderr, /cannot run this plan, nothing was changed: PHOENIX_USE_LEGACY asks for the bash managers\/lxc-manager\.sh, but there is none/);
+  assert.equal(host.calls().filter(isMutating), []);
+});
+
 test('PHOENIX_RECORD keeps the plan of a dry-run as JSON lines', () => {
   const record = path.join(work, 'plan.jsonl');
   fs.rmSync(record, { force: true });
