@@ -119,6 +119,16 @@ test('unknown ids: one clear error, exit 1, no call to the host', () => {
   assert.equal(host.calls(), []);
 });
 
+test('phoenix-global, linked onto PATH as `phoenix`, is phoenix-cli', () => {
+  const bin = tmpDir();
+  fs.symlinkSync(path.join(PROJECT_ROOT, 'scripts', 'phoenix-global.mjs'), path.join(bin, 'phoenix'));
+  const r = spawnSync('phoenix', ['--help'], { env: { ...baseEnv, PATH: `${bin}:${baseEnv.PATH}` }, encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^Usage: phoenix/);
+  const bad = spawnSync('phoenix', ['frobnicate'], { env: { ...baseEnv, PATH: `${bin}:${baseEnv.PATH}` }, encoding: 'utf8' });
+  assert.is(bad.status, 1);
+});
+
 test('usage: --help exits 0 on stdout; a bad verb or missing targets exit 1', () => {
   const help = phoenix(['--help']);
   assert.is(help.code, 0);
