@@ -4,7 +4,7 @@
 // idempotent helpers (ensureRunning, ensureStopped) say so in their name.
 
 import { run, query, type CommandResult } from './runner.mts';
-import { toPveArgs, parseConfigLines, type OptionMap, type PveConfig } from './pve-args.mts';
+import { toPveArgs, parseConfigLines, parseSnapshotList, type OptionMap, type PveConfig } from './pve-args.mts';
 
 export type GuestStatus = 'running' | 'stopped' | 'absent';
 
@@ -96,10 +96,7 @@ export function snapshot(ctid: string, name: string, description?: string): Prom
 export async function listSnapshots(ctid: string): Promise<string[]> {
   const result = await query({ cmd: PCT, args: ['listsnapshot', ctid], quiet: true });
   // Lines look like "`-> name   2025-01-01 10:00:00   description"; "current" is the live state.
-  return result.stdout
-    .split('\n')
-    .map((line) => /^[\s`|-]*->\s*(\S+)/.exec(line)?.[1])
-    .filter((name): name is string => name !== undefined && name !== 'current');
+  return parseSnapshotList(result.stdout);
 }
 
 export function deleteSnapshot(ctid: string, name: string): Promise<CommandResult> {

@@ -36,3 +36,11 @@ export function parseConfigLines(text: string): PveConfig {
   }
   return { entries, values };
 }
+
+/** Snapshot names from `pct listsnapshot` / `qm listsnapshot` ("`-> name  date  description"); "current" is the live state. */
+export function parseSnapshotList(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => /^[\s`|-]*->\s*(\S+)/.exec(line)?.[1])
+    .filter((name): name is string => name !== undefined && name !== 'current');
+}

@@ -4,7 +4,7 @@
 // as success. Here a command that has not exited is never a success.
 
 import { run, query, sleep, type CommandResult } from './runner.mts';
-import { toPveArgs, parseConfigLines, type OptionMap, type PveConfig } from './pve-args.mts';
+import { toPveArgs, parseConfigLines, parseSnapshotList, type OptionMap, type PveConfig } from './pve-args.mts';
 import { CommandError, PhoenixError } from './errors.mts';
 import type { GuestStatus } from './pct.mts';
 
@@ -79,10 +79,7 @@ export function snapshot(vmid: string, name: string, description?: string): Prom
 
 export async function listSnapshots(vmid: string): Promise<string[]> {
   const result = await query({ cmd: QM, args: ['listsnapshot', vmid], quiet: true });
-  return result.stdout
-    .split('\n')
-    .map((line) => /^[\s`|-]*->\s*(\S+)/.exec(line)?.[1])
-    .filter((name): name is string => name !== undefined && name !== 'current');
+  return parseSnapshotList(result.stdout);
 }
 
 export function deleteSnapshot(vmid: string, name: string): Promise<CommandResult> {
