@@ -102,6 +102,8 @@ export interface Phase {
   waves: Step[][];
   /** Guests passed over, with the reason (shown to the operator). */
   skipped: Array<{ guest: string; reason: string }>;
+  /** A follow-up the run can do without (LetsGo's sync): dropped with a warning when its script is missing. */
+  optional?: boolean;
 }
 
 function managerStep(graph: Graph, verb: string, id: string): Step {
@@ -193,6 +195,6 @@ export function planLetsGo(graph: Graph, allIds: readonly string[], syncRequeste
     { name: 'create', waves: waves(graph, creation).map((wave) => wave.map((id) => managerStep(graph, 'create', id))), skipped: [] },
     { name: 'start', waves: bootOrder(graph, allIds).map((id) => [managerStep(graph, 'start', id)]), skipped: [] },
   ];
-  if (syncRequested) phases.push({ name: 'sync', waves: [[{ script: 'managers/portainer-manager.sh', args: ['sync', 'all'] }]], skipped: [] });
+  if (syncRequested) phases.push({ name: 'sync', waves: [[{ script: 'managers/portainer-manager.sh', args: ['sync', 'all'] }]], skipped: [], optional: true });
   return phases;
 }

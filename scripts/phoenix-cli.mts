@@ -67,8 +67,7 @@ await runMain('phoenix-cli', async (context) => {
 
   return withHostLock(context, async (lock) => {
     lockToken = lock?.token;
-    const phases = await planFor(verb, args.targets, graph, config, args.resetPortainer);
-    assertScriptsAvailable(phases, context);
+    const phases = availablePhases(await planFor(verb, args.targets, graph, config, args.resetPortainer), context);
     const result = await executePhases(phases, {
       runStep,
       concurrency: options.parallel,
@@ -123,26 +122,36 @@ async function planFor(verb: string, targets: string[], graph: Graph | undefined
 
 /**
  * Every script the plan needs must exist (as a port or in the legacy tree)
- * before the first one runs, so a missing one is reported with nothing changed.
+ * before the first one runs, so a missing one is reported with nothing
+ * changed. An optional phase whose script is missing is dropped instead.
  */
-function assertScriptsAvailable(phases: readonly Phase[], context: ScriptContext): void {
-  const problems: string[] = [];
-  for (const name of new Set(phases.flatMap((p) => p.waves.flat().map((s) => s.script)))) {
+function availablePhases(phases: readonly Phase[], context: ScriptContext): Phase[] {
+  const problemOf = (name: string): string | undefined => {
     try {
       resolveScript(name, context.options);
+      return undefined;
     } catch (err) {
       if (!(err instanceof PhoenixError)) throw err;
-      problems.push(err.message);
+      return err.message;
     }
+  };
+  const kept: Phase[] = [];
+  const problems = new Set<string>();
+  for (const phase of phases) {
+    const missing = [...new Set(phase.waves.flat().map((s) => s.script))].map(problemOf).filter((p): p is string => p !== undefined);
+    if (missing.length === 0) kept.push(phase);
+    else if (phase.optional) warn(`skipping ${phase.name}: ${missing.join('; ')}`);
+    else missing.forEach((p) => problems.add(p));
   }
-  if (problems.length > 0) {
-    throw new PhoenixError(`cannot run this plan, nothing was changed: ${problems.join('; ')}`, {
+  if (problems.size > 0) {
+    throw new PhoenixError(`cannot run this plan, nothing was changed: ${[...problems].join('; ')}`, {
       exitCode: 127,
       hint: context.options.legacyDir
         ? `looked for bash copies in ${context.options.legacyDir}/bin`
         : 'set PHOENIX_LEGACY_DIR to the bash toolkit root (the directory holding bin/) to run the bash originals',
     });
   }
+  return kept;
 }
 
 function isLegacy(step: Step, context: ScriptContext): boolean {

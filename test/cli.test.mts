@@ -138,6 +138,13 @@ test('usage: --help exits 0 on stdout; a bad verb or missing targets exit 1', ()
   assert.match(phoenix(['stop']).stderr, /requires at least one target/);
 });
 
+function legacyWithout(name: string): string {
+  const dir = tmpDir();
+  fs.cpSync(fixture, dir, { recursive: true });
+  fs.rmSync(path.join(dir, 'bin', name));
+  return dir;
+}
+
 function brokenManifests(mutate: (lxc: any, vm: any) => void, raw?: string): Record<string, string> {
   const dir = tmpDir();
   const lxc = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'etc', 'phoenix_lxc_configs.json'), 'utf8'));
@@ -206,6 +213,13 @@ test('a script the plan needs is missing: named up front, exit 127, nothing chan
   assert.is(r.code, 127);
   assert.match(r.stderr, /cannot run this plan, nothing was changed: PHOENIX_USE_LEGACY asks for the bash managers\/lxc-manager\.sh, but there is none/);
   assert.equal(host.calls().filter(isMutating), []);
+});
+
+test('LetsGo without a sync script builds and starts, and says it skipped the sync', () => {
+  const r = phoenix(['LetsGo'], { PHOENIX_USE_LEGACY: pinned.filter((n) => !n.includes('portainer')).join(' ') + ' managers/portainer-manager.sh', PHOENIX_LEGACY_DIR: legacyWithout('managers/portainer-manager.sh') });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /skipping sync: PHOENIX_USE_LEGACY asks for the bash managers\/portainer-manager\.sh, but there is none/);
+  assert.ok(host.calls('qm').some((c) => c.argv[0] === 'start' && c.argv[1] === '1002'));
 });
 
 test('PHOENIX_RECORD keeps the plan of a dry-run as JSON lines', () => {
