@@ -104,3 +104,18 @@ export function uniqueSuffix(): string {
   counter += 1;
   return `${process.pid}.${counter}.${Math.random().toString(36).slice(2, 10)}`;
 }
+
+/**
+ * Remove a file, dry-run aware. 'absent' when there was nothing to remove,
+ * so a second run can say "unchanged".
+ */
+export function removeFile(target: string): 'removed' | 'absent' {
+  if (!fs.existsSync(target)) return 'absent';
+  if (isDryRun()) {
+    info(`DRY-RUN: would remove ${target}`);
+    return 'removed';
+  }
+  fs.rmSync(target, { force: true });
+  info(`Removed ${target}`);
+  return 'removed';
+}
