@@ -65,6 +65,7 @@ sync: build
 
 bench: build
 	$(NODE) test/bench/bench.mjs
+	$(NODE) test/bench/letsgo.mjs
 
 install-dropins: build
 	@test -n "$(LEGACY_DIR)" || { echo "usage: make install-dropins LEGACY_DIR=/path/to/phoenix_hypervisor [UNINSTALL=1]"; exit 2; }
