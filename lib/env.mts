@@ -43,6 +43,20 @@ export interface PhoenixOptions {
   resetPortainer: boolean;
   /** How many independent guests may be worked on at once (PHOENIX_PARALLEL). */
   parallel: number;
+  /**
+   * PHOENIX_HOST_ROOT: where the host's own files (bind-mount sources,
+   * /var/lib/phoenix) are, normally `/`. On the simulated host it defaults to
+   * `<PHOENIX_SIM_STATE>/hostfs`, so a trial run never writes below the real `/`.
+   */
+  hostRoot: string;
+  /** PHOENIX_START_RETRY_DELAY_MS: pause between `pct start` attempts (default 5000). */
+  startRetryDelayMs: number;
+  /** PHOENIX_AGENT_TIMEOUT: seconds to wait for a VM's guest agent to answer (default 300). */
+  agentTimeoutSeconds: number;
+  /** PHOENIX_GUEST_TIMEOUT: seconds one command inside a VM (a feature, cloud-init) may run (default 1800). */
+  guestTimeoutSeconds: number;
+  /** PHOENIX_POLL_INTERVAL_MS: pause between polls of a guest (agent ping, exec status, feature log; default 5000). */
+  pollIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -64,6 +78,11 @@ export function resolveOptions(env: Env = process.env): PhoenixOptions {
     commandTimeoutMs: seconds(env.PHOENIX_COMMAND_TIMEOUT, 600) * 1000,
     resetPortainer: isTrue(env.PHOENIX_RESET_PORTAINER),
     parallel: Math.max(1, Math.floor(seconds(env.PHOENIX_PARALLEL, 4))),
+    hostRoot: path.resolve(nonEmpty(env.PHOENIX_HOST_ROOT) ?? (nonEmpty(env.PHOENIX_SIM_STATE) ? path.join(env.PHOENIX_SIM_STATE as string, 'hostfs') : '/')),
+    startRetryDelayMs: seconds(env.PHOENIX_START_RETRY_DELAY_MS, 5000),
+    agentTimeoutSeconds: seconds(env.PHOENIX_AGENT_TIMEOUT, 300),
+    guestTimeoutSeconds: seconds(env.PHOENIX_GUEST_TIMEOUT, 1800),
+    pollIntervalMs: seconds(env.PHOENIX_POLL_INTERVAL_MS, 5000),
   };
 }
 
@@ -88,6 +107,10 @@ export function childEnv(options: PhoenixOptions, extra: Env = {}, base: Env = p
   if (options.legacyDir !== undefined) env.PHOENIX_LEGACY_DIR = options.legacyDir;
   if (options.useLegacy.length > 0) env.PHOENIX_USE_LEGACY = options.useLegacy.join(' ');
   if (options.recordFile !== undefined) env.PHOENIX_RECORD = options.recordFile;
+  if (options.hostRoot !== '/') env.PHOENIX_HOST_ROOT = options.hostRoot;
+  env.PHOENIX_AGENT_TIMEOUT = String(options.agentTimeoutSeconds);
+  env.PHOENIX_GUEST_TIMEOUT = String(options.guestTimeoutSeconds);
+  env.PHOENIX_POLL_INTERVAL_MS = String(options.pollIntervalMs);
   for (const [key, value] of Object.entries(extra)) {
     if (value === undefined) delete env[key];
     else env[key] = value;

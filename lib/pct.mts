@@ -12,10 +12,11 @@ const PCT = 'pct';
 const NOT_FOUND = /does not exist|no such container|not found/i;
 
 export async function status(ctid: string): Promise<GuestStatus> {
-  const result = await query({ cmd: PCT, args: ['status', ctid], allowFailure: true, quiet: true });
+  let result = await query({ cmd: PCT, args: ['status', ctid], allowFailure: true, quiet: true });
   if (result.code !== 0) {
     if (NOT_FOUND.test(result.stderr)) return 'absent';
-    await run({ cmd: PCT, args: ['status', ctid], mutating: false }); // throws with pct's own message
+    // Anything else: ask once more and let a second failure throw with the tool's own message.
+    result = await query({ cmd: PCT, args: ['status', ctid] });
   }
   return /status:\s*running/.test(result.stdout) ? 'running' : 'stopped';
 }

@@ -12,10 +12,11 @@ const QM = 'qm';
 const NOT_FOUND = /does not exist|no such vm|not found/i;
 
 export async function status(vmid: string): Promise<GuestStatus> {
-  const result = await query({ cmd: QM, args: ['status', vmid], allowFailure: true, quiet: true });
+  let result = await query({ cmd: QM, args: ['status', vmid], allowFailure: true, quiet: true });
   if (result.code !== 0) {
     if (NOT_FOUND.test(result.stderr)) return 'absent';
-    await run({ cmd: QM, args: ['status', vmid], mutating: false });
+    // Anything else: ask once more and let a second failure throw with the tool's own message.
+    result = await query({ cmd: QM, args: ['status', vmid] });
   }
   return /status:\s*running/.test(result.stdout) ? 'running' : 'stopped';
 }

@@ -1,0 +1,3 @@
+# Install Debian packages. Arguments: <package>...
+apt_get update
+apt_get install "$@"

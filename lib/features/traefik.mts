@@ -1,0 +1,214 @@
+// traefik: the Traefik binary, its directories, static configuration and
+// systemd unit in the mesh container (CT 102), plus what it needs to trust
+// the internal CA: the root certificate as /etc/traefik/certs/ca.pem and
+// `step` bootstrapped against the CA with the fingerprint the host computed.
+// The service is enabled, not started (the application script starts it);
+// a running Traefik is restarted when its binary or configuration changed.
+//
+// The bash also issued Traefik a certificate from inside the container with
+// the CA's provisioner password, read from CT 103's bind-mounted secrets
+// (BUG-41): here no CA secret reaches this container. Traefik's certificates
+// come from the certificate manager (and, where enabled, from Step-CA's ACME
+// directory through the resolver in the static configuration).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import * as pct from '../pct.mts';
+import { PhoenixError } from '../errors.mts';
+import {
+  changeLog,
+  guestConfig,
+  guestFile,
+  missingCommands,
+  probe,
+  pushContent,
+  pushHostFile,
+  readGuestFile,
+  requireRunning,
+  runGuestCommand,
+  runGuestScript,
+  serviceState,
+  type FeatureContext,
+  type FeatureResult,
+} from './common.mts';
+import { caUrl, ensureRootCaOnHost, STEP_CA_STEPPATH } from './pki.mts';
+
+export const FEATURE = 'traefik';
+
+/** The Traefik release installed (upstream literal; the manifests carry no version). */
+export const TRAEFIK_VERSION = 'v3.6.2';
+export const BINARY = '/usr/local/bin/traefik';
+export const CONFIG_DIR = '/etc/traefik';
+export const DYNAMIC_DIR = '/etc/traefik/dynamic';
+export const LOG_DIR = '/var/log/traefik';
+export const CERTS_DIR = '/etc/traefik/certs';
+export const CA_PEM = `${CERTS_DIR}/ca.pem`;
+export const STATIC_CONFIG = '/etc/traefik/traefik.yml';
+export const UNIT_PATH = '/etc/systemd/system/traefik.service';
+/** Where `step ca bootstrap` records the CA URL and fingerprint (root's STEPPATH in the container). */
+export const STEP_DEFAULTS = `${STEP_CA_STEPPATH}/config/defaults.json`;
+/** The operator's static configuration, pushed verbatim when present (upstream: etc/traefik/traefik.yml.template). */
+export const TEMPLATE_RELATIVE = 'etc/traefik/traefik.yml.template';
+/** Name of the ACME provisioner the CA container's application script adds (upstream literal). */
+export const ACME_PROVISIONER = 'acme';
+/** Docker's TLS port on the Swarm manager and the overlay network Traefik routes on (upstream literals). */
+export const SWARM_DOCKER_PORT = 2376;
+export const SWARM_NETWORK = 'traefik-public';
+export const DEFAULT_MESH_PORT = 8443;
+export const DEFAULT_API_PORT = 8080;
+const INSTALL_TIMEOUT_MS = 15 * 60_000;
+
+/**
+ * The static configuration Phoenix writes when the operator has no template
+ * (DESIGN §6): entrypoints web, websecure, mesh (client certificates required
+ * through the `mesh-mtls` TLS options of the dynamic file) and traefik (ping,
+ * API); the file provider; the Swarm provider when a VM is the Swarm manager;
+ * the Step-CA ACME resolver when the gateway passes tls-alpn-01 through. The
+ * API is not served insecurely (the bash's template had `api.insecure: true`).
+ */
+export function staticConfigObject(context: FeatureContext, ctid: string, ca: string): Record<string, unknown> {
+  const hv = context.config.hypervisor;
+  const meshPort = hv.gateway?.mesh_port ?? DEFAULT_MESH_PORT;
+  const apiPort = guestConfig(context, ctid)?.traefik_service?.port ?? DEFAULT_API_PORT;
+  const providers: Record<string, unknown> = { file: { directory: DYNAMIC_DIR, watch: true } };
+  const manager = context.config.vm.vms.find((vm) => vm.swarm_role === 'manager' && vm.network_config?.ip !== undefined && vm.network_config.ip !== 'dhcp');
+  if (manager?.network_config) {
+    providers.swarm = {
+      endpoint: `tcp://${manager.network_config.ip.split('/')[0]}:${SWARM_DOCKER_PORT}`,
+      exposedByDefault: false,
+      network: SWARM_NETWORK,
+      watch: true,
+      tls: { ca: CA_PEM, cert: `${CERTS_DIR}/client-cert.pem`, key: `${CERTS_DIR}/client-key.pem`, insecureSkipVerify: false },
+    };
+  }
+  const config: Record<string, unknown> = {
+    global: { checkNewVersion: false, sendAnonymousUsage: false },
+    log: { level: 'INFO' },
+    api: { dashboard: true },
+    ping: { entryPoint: 'traefik' },
+    entryPoints: {
+      web: { address: ':80' },
+      websecure: { address: ':443' },
+      mesh: { address: `:${meshPort}`, http: { tls: { options: 'mesh-mtls@file' } } },
+      traefik: { address: `:${apiPort}` },
+    },
+    providers,
+  };
+  if (hv.gateway?.acme_tls_alpn === true) {
+    config.certificatesResolvers = {
+      'step-ca': {
+        acme: {
+          caServer: `${ca.replace(/\/+$/, '')}/acme/${ACME_PROVISIONER}/directory`,
+          caCertificates: [CA_PEM],
+          storage: `${CONFIG_DIR}/acme.json`,
+          tlsChallenge: {},
+        },
+      },
+    };
+  }
+  return config;
+}
+
+/** The file for /etc/traefik/traefik.yml: the operator's template verbatim, else Phoenix's. */
+export async function staticConfig(context: FeatureContext, ctid: string, ca: string): Promise<{ text: string; source: string }> {
+  const template = path.join(context.options.baseDir, TEMPLATE_RELATIVE);
+  try {
+    return { text: fs.readFileSync(template, 'utf8'), source: template };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const { Document, visit } = await import('yaml');
+  const doc = new Document(staticConfigObject(context, ctid, ca));
+  // ":80" is a valid plain scalar in YAML 1.2 but not for every parser; quote addresses.
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && node.value.startsWith(':')) node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  const header = `# Written by Phoenix (traefik feature) from the manifests.\n# To use your own, put it at ${template}.\n`;
+  return { text: header + doc.toString(), source: 'the manifests' };
+}
+
+export function unitFile(): string {
+  return guestFile('traefik.service');
+}
+
+/** "v3.6.2" and "3.6.2" are the same release. */
+function sameVersion(a: string, b: string): boolean {
+  return a.replace(/^v/, '') === b.replace(/^v/, '');
+}
+
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  const changes = changeLog(FEATURE, ctid);
+  await requireRunning(ctid);
+  const root = await ensureRootCaOnHost(context);
+  const ca = caUrl(context, ctid);
+
+  const versionOut = await probe(ctid, [BINARY, 'version']);
+  const installed = versionOut.code === 0 ? /^\s*Version:\s*(\S+)/m.exec(versionOut.stdout)?.[1] : undefined;
+  const missingDirs: string[] = [];
+  for (const dir of [DYNAMIC_DIR, LOG_DIR]) if (!(await pct.test(ctid, '-d', dir))) missingDirs.push(dir);
+  const caCurrent = await readGuestFile(ctid, CA_PEM);
+  const wantedStatic = await staticConfig(context, ctid, ca);
+  const staticCurrent = await readGuestFile(ctid, STATIC_CONFIG);
+  const unit = unitFile();
+  const unitCurrent = await readGuestFile(ctid, UNIT_PATH);
+  const bootstrapped = isBootstrapped(await readGuestFile(ctid, STEP_DEFAULTS), ca, root.fingerprint);
+  const state = await serviceState(ctid, 'traefik');
+  let restart = false;
+
+  if (installed === undefined || !sameVersion(installed, TRAEFIK_VERSION)) {
+    await runGuestScript(ctid, 'traefik_install.sh', [TRAEFIK_VERSION], { feature: FEATURE, label: `installing Traefik ${TRAEFIK_VERSION}`, timeoutMs: INSTALL_TIMEOUT_MS });
+    changes.add(installed === undefined ? `installed Traefik ${TRAEFIK_VERSION}` : `replaced Traefik ${installed} with ${TRAEFIK_VERSION}`);
+    restart = true;
+  }
+  if (missingDirs.length > 0) {
+    await runGuestCommand(ctid, ['mkdir', '-p', '-m', '0755', CONFIG_DIR, DYNAMIC_DIR, LOG_DIR], { feature: FEATURE, label: 'creating the Traefik directories' });
+    changes.add(`created ${missingDirs.join(' ')}`);
+  }
+  if (caCurrent !== root.pem) {
+    await pushHostFile(ctid, root.file, CA_PEM, { feature: FEATURE, label: 'copying the root CA', perms: '0644', mkdir: true });
+    changes.add(`${caCurrent === undefined ? 'wrote' : 'updated'} ${CA_PEM} (sha256 ${root.fingerprint})`);
+    restart = true;
+  }
+  if (staticCurrent !== wantedStatic.text) {
+    await pushContent(ctid, STATIC_CONFIG, wantedStatic.text, { feature: FEATURE, label: `writing ${STATIC_CONFIG}`, perms: '0644' });
+    changes.add(`${staticCurrent === undefined ? 'wrote' : 'updated'} ${STATIC_CONFIG} from ${wantedStatic.source}`);
+    restart = true;
+  }
+  if (unitCurrent !== unit) {
+    await pushContent(ctid, UNIT_PATH, unit, { feature: FEATURE, label: 'writing traefik.service', perms: '0644' });
+    await runGuestCommand(ctid, ['systemctl', 'daemon-reload'], { feature: FEATURE, label: 'reloading systemd' });
+    changes.add(`${unitCurrent === undefined ? 'wrote' : 'updated'} ${UNIT_PATH}`);
+    restart = true;
+  }
+  if (!state.enabled) {
+    await runGuestCommand(ctid, ['systemctl', 'enable', 'traefik'], { feature: FEATURE, label: 'enabling traefik' });
+    changes.add('enabled traefik');
+  }
+  if (!bootstrapped) {
+    if ((await missingCommands(ctid, ['step'])).length > 0) {
+      throw new PhoenixError(`${FEATURE}: the step CLI is missing in CT ${ctid}`, { hint: 'list step_cli before traefik in the CT features' });
+    }
+    await runGuestCommand(ctid, ['step', 'ca', 'bootstrap', '--ca-url', ca, '--fingerprint', root.fingerprint, '--force'], {
+      feature: FEATURE,
+      label: `bootstrapping step against ${ca}`,
+    });
+    changes.add(`bootstrapped step against ${ca}`);
+  }
+  if (restart && state.active) {
+    await runGuestCommand(ctid, ['systemctl', 'restart', 'traefik'], { feature: FEATURE, label: 'restarting traefik' });
+    changes.add('restarted traefik');
+  }
+  return changes.result();
+}
+
+function isBootstrapped(defaults: string | undefined, ca: string, fingerprint: string): boolean {
+  if (defaults === undefined) return false;
+  try {
+    const parsed = JSON.parse(defaults) as Record<string, unknown>;
+    return parsed['ca-url'] === ca && typeof parsed.fingerprint === 'string' && parsed.fingerprint.toLowerCase() === fingerprint;
+  } catch {
+    return false;
+  }
+}

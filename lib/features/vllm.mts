@@ -1,0 +1,89 @@
+// vllm: vLLM built from source in a virtualenv (/opt/vllm), for a container
+// with the NVIDIA user space (its own nvidia feature or its template's).
+// Installed means /opt/vllm/bin/vllm runs. The model server unit is the
+// application script's business, not this feature's.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { PhoenixError } from '../errors.mts';
+import {
+  changeLog,
+  hasFeature,
+  probe,
+  pushHostFile,
+  readGuestFile,
+  requireRunning,
+  runGuestCommand,
+  runGuestScript,
+  type Changes,
+  type FeatureContext,
+  type FeatureResult,
+} from './common.mts';
+
+export const FEATURE = 'vllm';
+
+export const VENV_DIR = '/opt/vllm';
+export const SOURCE_DIR = '/opt/vllm_repo';
+export const VLLM_BIN = `${VENV_DIR}/bin/vllm`;
+/** An optional TLS-intercepting proxy's CA, trusted before anything is downloaded (upstream: BASE/etc/certs/proxy_ca.crt). */
+export const PROXY_CA_RELATIVE = 'etc/certs/proxy_ca.crt';
+export const PROXY_CA_GUEST = '/usr/local/share/ca-certificates/proxy_ca.crt';
+
+export const BUILD_PACKAGES = ['python3.11-full', 'python3.11-dev', 'python3.11-venv', 'python3-pip', 'build-essential', 'cmake', 'git', 'ninja-build'] as const;
+/**
+ * What vLLM is built from and against. The manifests carry no version for
+ * it, so these are the upstream's values: PyTorch nightly for CUDA 12.8 and
+ * vLLM's main branch, which is not reproducible; set VLLM_GIT_REF to a tag
+ * to pin it.
+ */
+export const TORCH_INDEX_URL = 'https://download.pytorch.org/whl/nightly/cu128';
+export const VLLM_REPO_URL = 'https://github.com/vllm-project/vllm.git';
+export const VLLM_GIT_REF = 'main';
+/** GPU architectures compiled for (Blackwell: 10.0 and 12.0) and build parallelism (upstream values). */
+export const TORCH_CUDA_ARCH_LIST = '10.0 12.0';
+export const BUILD_JOBS = 8;
+
+const PYTHON_TIMEOUT_MS = 30 * 60_000;
+const VENV_TIMEOUT_MS = 60 * 60_000;
+const BUILD_TIMEOUT_MS = 4 * 60 * 60_000;
+
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  const changes = changeLog(FEATURE, ctid);
+  await requireRunning(ctid);
+  await ensureProxyCa(ctid, context, changes);
+
+  if (!hasFeature(context, ctid, 'nvidia')) {
+    throw new PhoenixError(`${FEATURE}: CT ${ctid} needs the nvidia feature (on itself or on the container it was cloned from)`);
+  }
+  const smi = await probe(ctid, ['nvidia-smi']);
+  if (smi.code !== 0) {
+    throw new PhoenixError(`${FEATURE}: nvidia-smi ${smi.code === 127 ? 'is missing' : `fails (exit ${smi.code})`} in CT ${ctid}`, {
+      hint: 'the nvidia feature installs it; the host must pass the GPU through',
+    });
+  }
+  if ((await probe(ctid, [VLLM_BIN, '--version'])).code === 0) return changes.result();
+
+  await runGuestScript(ctid, 'vllm_python.sh', BUILD_PACKAGES, { feature: FEATURE, label: 'installing Python 3.11 and the build tools', timeoutMs: PYTHON_TIMEOUT_MS });
+  await runGuestScript(ctid, 'vllm_venv.sh', [VENV_DIR, TORCH_INDEX_URL], { feature: FEATURE, label: `creating ${VENV_DIR} with PyTorch`, timeoutMs: VENV_TIMEOUT_MS });
+  await runGuestScript(ctid, 'vllm_build.sh', [VENV_DIR, SOURCE_DIR, VLLM_REPO_URL, VLLM_GIT_REF, TORCH_CUDA_ARCH_LIST, String(BUILD_JOBS)], {
+    feature: FEATURE,
+    label: `building vLLM ${VLLM_GIT_REF}`,
+    timeoutMs: BUILD_TIMEOUT_MS,
+  });
+  changes.add(`built vLLM ${VLLM_GIT_REF} into ${VENV_DIR}`);
+  return changes.result();
+}
+
+async function ensureProxyCa(ctid: string, context: FeatureContext, changes: Changes): Promise<void> {
+  const hostFile = path.join(context.options.baseDir, PROXY_CA_RELATIVE);
+  let pem: string;
+  try {
+    pem = fs.readFileSync(hostFile, 'utf8');
+  } catch {
+    return;
+  }
+  if ((await readGuestFile(ctid, PROXY_CA_GUEST)) === pem) return;
+  await pushHostFile(ctid, hostFile, PROXY_CA_GUEST, { feature: FEATURE, label: 'copying the proxy CA', perms: '0644', mkdir: true });
+  await runGuestCommand(ctid, ['update-ca-certificates'], { feature: FEATURE, label: 'updating the trust store' });
+  changes.add(`trusted the proxy CA ${hostFile}`);
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// feature_sync_docker_proxy <VMID>: bring the VM's Docker daemon to its
+// mutual-TLS configuration (what the bash meant; it ran VM code on the host).
+// Runs on the host and acts on the VM through its guest agent; the work is
+// lib/vm-features/sync-docker-proxy.mts. Exit 0 when done (or already so), 1
+// for a usage, configuration or precondition error, else the failing guest
+// command's code.
+
+import { runMain, withHostLock } from '../../lib/main.mts';
+import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
+import { configureRunner } from '../../lib/runner.mts';
+import { parseFeatureArgs, reportFeature } from '../../lib/vm-features/common.mts';
+import { install } from '../../lib/vm-features/sync-docker-proxy.mts';
+
+await runMain('feature_sync_docker_proxy.sh', async (ctx) => {
+  const { vmid, dryRun } = parseFeatureArgs(ctx.argv, 'feature_sync_docker_proxy.sh');
+  if (dryRun) {
+    ctx.options.dryRun = true;
+    configureRunner({ dryRun: true });
+  }
+  const config = loadConfig(resolveConfigPaths());
+  const result = await withHostLock(ctx, () => install(vmid, { config, options: ctx.options }));
+  reportFeature(result, ctx.options.dryRun);
+});
