@@ -49,9 +49,12 @@ lint typecheck: node_modules/.package-lock.json
 
 # The main job. Without Proxmox (no pveversion on PATH) it runs against the
 # simulated host in $(SIM_DIR), seeded on first use, with the example
-# manifests: LetsGo builds what is missing, then `sync all`.
+# manifests: LetsGo builds what is missing, then `sync all`. The simulated
+# guests run nothing, so VM features are not re-checked after a change there
+# (PHOENIX_SKIP_GUEST_VERIFY), and polls are short.
 SIM_ENV = PATH="$(CURDIR)/test/simhost/bin:$$PATH" PHOENIX_SIM_STATE="$(SIM_DIR)" PHOENIX_PVE_DIR="$(SIM_DIR)/pve" \
 	PHOENIX_BASE_DIR="$(CURDIR)" MAIN_LOG_FILE="$(SIM_DIR)/phoenix_hypervisor.log" PHOENIX_LOCK_FILE="$(SIM_DIR)/phoenix.lock" \
+	PHOENIX_SKIP_GUEST_VERIFY=true PHOENIX_START_RETRY_DELAY_MS=200 PHOENIX_POLL_INTERVAL_MS=200 \
 	$(if $(LEGACY_DIR),PHOENIX_LEGACY_DIR="$(LEGACY_DIR)")
 
 sync: build

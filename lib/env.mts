@@ -57,6 +57,13 @@ export interface PhoenixOptions {
   guestTimeoutSeconds: number;
   /** PHOENIX_POLL_INTERVAL_MS: pause between polls of a guest (agent ping, exec status, feature log; default 5000). */
   pollIntervalMs: number;
+  /**
+   * PHOENIX_SKIP_GUEST_VERIFY=true: after changing a VM, do not check again
+   * that the change took. Only for the simulated host, whose guests run
+   * nothing (`make sync` sets it there); on a real host the check is what
+   * tells a working step from one that merely exited 0.
+   */
+  skipGuestVerify: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -83,6 +90,7 @@ export function resolveOptions(env: Env = process.env): PhoenixOptions {
     agentTimeoutSeconds: seconds(env.PHOENIX_AGENT_TIMEOUT, 300),
     guestTimeoutSeconds: seconds(env.PHOENIX_GUEST_TIMEOUT, 1800),
     pollIntervalMs: seconds(env.PHOENIX_POLL_INTERVAL_MS, 5000),
+    skipGuestVerify: isTrue(env.PHOENIX_SKIP_GUEST_VERIFY),
   };
 }
 
@@ -111,6 +119,7 @@ export function childEnv(options: PhoenixOptions, extra: Env = {}, base: Env = p
   env.PHOENIX_AGENT_TIMEOUT = String(options.agentTimeoutSeconds);
   env.PHOENIX_GUEST_TIMEOUT = String(options.guestTimeoutSeconds);
   env.PHOENIX_POLL_INTERVAL_MS = String(options.pollIntervalMs);
+  if (options.skipGuestVerify) env.PHOENIX_SKIP_GUEST_VERIFY = 'true';
   for (const [key, value] of Object.entries(extra)) {
     if (value === undefined) delete env[key];
     else env[key] = value;

@@ -1,0 +1,502 @@
+// What a container should look like, compared with what `pct config` says it
+// looks like. Everything here is pure: a manifest entry and a parsed config go
+// in, the changes come out (pct options, raw lxc.* lines, volume slots, disk
+// growth). The lifecycle applies them; the tests read them.
+//
+// The comparison is semantic (property strings as key sets, MACs without
+// case, Proxmox's implicit defaults such as `type=veth`), so a container that
+// already matches its manifest produces an empty plan and a re-run changes
+// nothing.
+
+import type { LxcConfig, NetworkConfig } from '../config-types.mts';
+import type { PveConfig } from '../pve-args.mts';
+
+export interface RawLine {
+  key: string;
+  value: string;
+}
+
+export interface RawPlan {
+  add: RawLine[];
+  remove: RawLine[];
+}
+
+export interface ConfigPlan {
+  /** Options for one `pct set` (name without dashes → value). */
+  set: Record<string, string>;
+  /** Options for `pct set --delete`. */
+  delete: string[];
+  raw: RawPlan;
+  /** `pct resize` calls: disk (rootfs, mpN) and the new size (e.g. 16G). */
+  resize: Array<{ disk: string; size: string }>;
+  /** Things the manifest asks for that cannot or should not be done automatically. */
+  notes: string[];
+}
+
+export function isEmptyPlan(plan: ConfigPlan): boolean {
+  return Object.keys(plan.set).length === 0 && plan.delete.length === 0 && plan.raw.add.length === 0 && plan.raw.remove.length === 0 && plan.resize.length === 0;
+}
+
+// ---------------------------------------------------------------- property strings
+
+/** `a=1,b=2` (or `volume,mp=/x` with a default key) → ordered map. */
+export function parseProps(text: string, defaultKey?: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    if (eq < 0) {
+      if (defaultKey !== undefined && out[defaultKey] === undefined) out[defaultKey] = part;
+      else out[part] = '';
+      continue;
+    }
+    out[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  return out;
+}
+
+export function formatProps(props: Record<string, string | undefined>, defaultKey?: string): string {
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined) continue;
+    parts.push(key === defaultKey ? value : `${key}=${value}`);
+  }
+  return parts.join(',');
+}
+
+// ---------------------------------------------------------------- network
+
+const MACVLAN_TYPE = (n: number) => new RegExp(`^lxc\\.net\\.${n}\\.type\\s*[:=]\\s*macvlan\\s*$`);
+
+/** Macvlan is declared the upstream way: an `lxc.net.<n>.type: macvlan` line in lxc_options. */
+export function isMacvlan(ct: LxcConfig, n: number): boolean {
+  return (ct.lxc_options ?? []).some((line) => MACVLAN_TYPE(n).test(line.trim()));
+}
+
+function networkOf(ct: LxcConfig, n: number): NetworkConfig | undefined {
+  return n === 0 ? ct.network_config : n === 1 ? ct.secondary_network_config : undefined;
+}
+
+/** The desired `net<n>` value as a property map, or undefined when the manifest has no such interface. */
+export function desiredNet(ct: LxcConfig, n: number): Record<string, string> | undefined {
+  const net = networkOf(ct, n);
+  if (!net) return undefined;
+  const hwaddr = net.hwaddr ?? (n === 0 ? ct.mac_address : undefined);
+  if (isMacvlan(ct, n)) {
+    // The raw lxc.net.<n>.* lines carry the macvlan settings; the Proxmox
+    // entry only names the interface and its MAC. Proxmox's firewall bridge
+    // cannot sit in front of a macvlan, hence firewall=0.
+    return compact({ name: net.name, bridge: net.bridge, hwaddr, firewall: '0' });
+  }
+  const firewall = net.firewall ?? ct.firewall?.enabled === true;
+  return compact({
+    name: net.name,
+    bridge: net.bridge,
+    ip: net.ip,
+    gw: net.gw,
+    hwaddr,
+    tag: net.tag === undefined ? undefined : String(net.tag),
+    mtu: net.mtu === undefined ? undefined : String(net.mtu),
+    firewall: firewall ? '1' : '0',
+  });
+}
+
+/** Does the current `netN` value already say what `desired` says? */
+export function netMatches(desired: Record<string, string>, current: string | undefined): boolean {
+  if (current === undefined) return false;
+  const have = parseProps(current);
+  if (have.type === 'veth') delete have.type;
+  if (have.firewall === undefined) have.firewall = '0';
+  for (const [key, value] of Object.entries(desired)) {
+    const got = have[key];
+    if (got === undefined) return false;
+    if (key === 'hwaddr' ? got.toUpperCase() !== value.toUpperCase() : got !== value) return false;
+  }
+  for (const key of Object.keys(have)) {
+    // A MAC the manifest leaves open is whatever Proxmox generated.
+    if (desired[key] === undefined && key !== 'hwaddr') return false;
+  }
+  return true;
+}
+
+export function desiredNameserver(ct: LxcConfig): string | undefined {
+  return ct.network_config.nameserver ?? ct.network_config.nameservers;
+}
+
+function sameNameservers(a: string, b: string | undefined): boolean {
+  const norm = (s: string) => s.split(/[\s,;]+/).filter(Boolean).join(' ');
+  return b !== undefined && norm(a) === norm(b);
+}
+
+// ---------------------------------------------------------------- resources, boot, features
+
+export function desiredStartup(ct: LxcConfig): string | undefined {
+  if (ct.boot_order === undefined && ct.boot_delay === undefined) return undefined;
+  return formatProps({
+    order: ct.boot_order === undefined ? undefined : String(ct.boot_order),
+    up: ct.boot_delay === undefined ? undefined : String(ct.boot_delay),
+    down: ct.boot_delay === undefined ? undefined : String(ct.boot_delay),
+  });
+}
+
+function sameKeyValues(a: string, b: string | undefined): boolean {
+  if (b === undefined) return false;
+  const x = parseProps(a);
+  const y = parseProps(b);
+  const keys = new Set([...Object.keys(x), ...Object.keys(y)]);
+  for (const key of keys) if (x[key] !== y[key]) return false;
+  return true;
+}
+
+/** Options managed as plain values: what the manifest says, in pct's spelling. */
+export function desiredOptions(ct: LxcConfig): Record<string, string> {
+  const options: Record<string, string> = {
+    hostname: ct.name,
+    memory: String(ct.memory_mb),
+    cores: String(ct.cores),
+  };
+  if (ct.swap_mb !== undefined) options.swap = String(ct.swap_mb);
+  options.onboot = ct.start_at_boot === true ? '1' : '0';
+  const startup = desiredStartup(ct);
+  if (startup !== undefined) options.startup = startup;
+  for (const n of [0, 1]) {
+    const net = desiredNet(ct, n);
+    if (net) options[`net${n}`] = formatProps(net);
+  }
+  const nameserver = desiredNameserver(ct);
+  if (nameserver !== undefined) options.nameserver = nameserver;
+  if (ct.pct_options && ct.pct_options.length > 0) options.features = ct.pct_options.join(',');
+  return options;
+}
+
+function optionMatches(key: string, desired: string, current: string | undefined): boolean {
+  if (/^net\d+$/.test(key)) return netMatches(parseProps(desired), current);
+  if (key === 'startup' || key === 'features') return sameKeyValues(desired, current);
+  if (key === 'nameserver') return sameNameservers(desired, current);
+  // Proxmox omits a false onboot from the config.
+  if (key === 'onboot') return desired === (current ?? '0');
+  return desired === current;
+}
+
+// ---------------------------------------------------------------- raw lxc.* lines
+
+const RAW_LINE = /^(lxc\.[A-Za-z0-9_.-]+)\s*(?::|=)\s*(.*?)\s*$/;
+
+/** `lxc.x = y` and `lxc.x: y` are the same line to Proxmox; keep the colon form. */
+export function parseRawLine(line: string): RawLine | undefined {
+  const match = RAW_LINE.exec(line.trim());
+  return match ? { key: match[1] as string, value: match[2] as string } : undefined;
+}
+
+export function formatRawLine(line: RawLine): string {
+  return `${line.key}: ${line.value}`;
+}
+
+/** Keys LXC accumulates (several lines add up); every other key takes its last value. */
+const MULTI_VALUED = /^lxc\.(mount\.entry|mount\.auto|cgroup2?\.devices\.(allow|deny)|idmap|cap\.(keep|drop)|environment|hook\.[a-z.-]+|include|net\.\d+\.ipv[46]\.address|apparmor\.raw)$/;
+
+/** Keys whose whole set of lines the manifest owns once it names any of them. */
+const OWNED_WHEN_GIVEN = new Set(['lxc.idmap', 'lxc.cap.keep']);
+
+export const GPU_DEVICE_MAJORS = ['195', '243'];
+
+/** The raw lines a container needs, in the order they are written. */
+export function desiredRawLines(ct: LxcConfig): RawLine[] {
+  const lines: RawLine[] = [];
+  const push = (line: RawLine) => {
+    if (!lines.some((l) => l.key === line.key && l.value === line.value)) lines.push(line);
+  };
+  // One manifest entry is one line, whatever spaces it holds (BUG-21).
+  for (const entry of ct.lxc_options ?? []) {
+    const line = parseRawLine(entry);
+    if (!line) continue;
+    if (line.key === 'lxc.cap.keep' && line.value.includes(',')) {
+      for (const cap of line.value.split(/[\s,]+/).filter(Boolean)) push({ key: line.key, value: cap });
+    } else {
+      push(line);
+    }
+  }
+  for (const line of apparmorLines(ct)) push(line);
+  for (const line of gpuLines(ct.gpu_assignment)) push(line);
+  // The manifest's own maps (BUG-23), not a fixed default.
+  for (const map of ct.id_maps ?? []) {
+    push({ key: 'lxc.idmap', value: `${map.type === 'uid' ? 'u' : 'g'} ${map.container_id} ${map.host_id} ${map.size}` });
+  }
+  return lines;
+}
+
+export function apparmorLines(ct: LxcConfig): RawLine[] {
+  const profile = ct.apparmor_profile;
+  if (profile === undefined || profile === '') return [];
+  const lines: RawLine[] = [{ key: 'lxc.apparmor.profile', value: profile }];
+  if (profile !== 'unconfined' && ct.apparmor_manages_nesting === true) {
+    lines.push({ key: 'lxc.apparmor.allow_nesting', value: '1' });
+    lines.push({ key: 'lxc.include', value: '/usr/share/lxc/config/nesting.conf' });
+  }
+  return lines;
+}
+
+export function gpuLines(assignment: string | undefined): RawLine[] {
+  if (assignment === undefined || assignment.trim() === '' || assignment.trim() === 'none') return [];
+  const devices = ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools'];
+  for (const index of assignment.split(',').map((s) => s.trim()).filter(Boolean)) devices.push(`/dev/nvidia${index}`);
+  return [
+    ...devices.map((dev) => ({ key: 'lxc.mount.entry', value: `${dev} ${dev.slice(1)} none bind,optional,create=file` })),
+    ...GPU_DEVICE_MAJORS.map((major) => ({ key: 'lxc.cgroup2.devices.allow', value: `c ${major}:* rwm` })),
+  ];
+}
+
+/**
+ * Raw lines to add and remove so the live config holds the desired ones.
+ * Single-valued keys are replaced; multi-valued keys only gain missing
+ * lines, except those the manifest owns entirely (lxc.idmap and lxc.cap.keep
+ * when given, and every lxc.net.<n>.* of a macvlan interface). Lines of keys
+ * the manifest never mentions are left alone: they may be the operator's.
+ */
+export function planRawLines(desired: readonly RawLine[], current: readonly RawLine[], ownedPrefixes: readonly string[] = []): { plan: RawPlan; notes: string[] } {
+  const add: RawLine[] = [];
+  const remove: RawLine[] = [];
+  const notes: string[] = [];
+  const keys = [...new Set(desired.map((l) => l.key))];
+  for (const key of keys) {
+    const want = desired.filter((l) => l.key === key).map((l) => l.value);
+    const have = current.filter((l) => l.key === key).map((l) => l.value);
+    const multi = MULTI_VALUED.test(key);
+    const owned = OWNED_WHEN_GIVEN.has(key) || ownedPrefixes.some((p) => key.startsWith(p));
+    if (!multi && want.length > 1) notes.push(`${key} is given ${want.length} times; LXC uses the last one`);
+    if (owned || !multi) {
+      const kept = new Set<string>();
+      for (const value of have) {
+        if (want.includes(value) && !kept.has(value)) kept.add(value);
+        else remove.push({ key, value });
+      }
+    }
+    for (const value of want) if (!have.includes(value)) add.push({ key, value });
+  }
+  for (const line of current) {
+    if (keys.includes(line.key)) continue;
+    if (ownedPrefixes.some((p) => line.key.startsWith(p))) remove.push(line);
+  }
+  return { plan: { add, remove }, notes };
+}
+
+// ---------------------------------------------------------------- mount points and volumes
+
+export interface DesiredMount {
+  kind: 'bind' | 'volume';
+  containerPath: string;
+  /** bind: the host directory or file. */
+  hostPath?: string;
+  readOnly?: boolean;
+  /** volume: storage and size. */
+  storage?: string;
+  sizeGb?: number;
+  /** For messages: the manifest key it came from. */
+  source: string;
+}
+
+export function desiredMounts(ct: LxcConfig): DesiredMount[] {
+  const mounts: DesiredMount[] = [];
+  for (const [source, list] of [['zfs_volumes', ct.zfs_volumes], ['volumes', ct.volumes]] as const) {
+    for (const v of list ?? []) mounts.push({ kind: 'volume', containerPath: v.mount_point, storage: v.pool, sizeGb: v.size_gb, source: `${source} '${v.name}'` });
+  }
+  for (const m of ct.mount_points ?? []) {
+    mounts.push({ kind: 'bind', containerPath: m.container_path, hostPath: m.host_path, readOnly: m.read_only === true, source: `mount_points ${m.host_path}` });
+  }
+  return mounts;
+}
+
+/** The `mpN` value for a mount that does not exist yet. */
+export function mountValue(mount: DesiredMount): string {
+  if (mount.kind === 'bind') return formatProps({ volume: mount.hostPath, mp: mount.containerPath, ro: mount.readOnly ? '1' : undefined }, 'volume');
+  return formatProps({ volume: `${mount.storage}:${mount.sizeGb}`, mp: mount.containerPath }, 'volume');
+}
+
+const normPath = (p: string) => (p.length > 1 ? p.replace(/\/+$/, '') : p);
+
+/**
+ * Mount slots: an existing `mpN` is found by its container path, never by
+ * guessing the next free slot (BUG-25); new mounts take the lowest free slots.
+ */
+export function planMounts(mounts: readonly DesiredMount[], current: PveConfig): { set: Record<string, string>; resize: Array<{ disk: string; size: string }>; notes: string[] } {
+  const set: Record<string, string> = {};
+  const resize: Array<{ disk: string; size: string }> = [];
+  const notes: string[] = [];
+  const slots = Object.entries(current.values)
+    .filter(([key]) => /^mp\d+$/.test(key))
+    .map(([key, value]) => ({ key, props: parseProps(value, 'volume') }));
+  const used = new Set(slots.map((s) => s.key));
+  const nextFree = (): string => {
+    for (let i = 0; ; i++) {
+      if (!used.has(`mp${i}`)) {
+        used.add(`mp${i}`);
+        return `mp${i}`;
+      }
+    }
+  };
+  for (const mount of mounts) {
+    const slot = slots.find((s) => s.props.mp !== undefined && normPath(s.props.mp) === normPath(mount.containerPath));
+    if (!slot) {
+      set[nextFree()] = mountValue(mount);
+      continue;
+    }
+    const volume = slot.props.volume ?? '';
+    if (mount.kind === 'bind') {
+      const ro = slot.props.ro === '1';
+      if (normPath(volume) !== normPath(mount.hostPath ?? '') || ro !== (mount.readOnly === true)) set[slot.key] = mountValue(mount);
+      continue;
+    }
+    if (volume.startsWith('/')) {
+      notes.push(`${slot.key} at ${mount.containerPath} is a bind mount of ${volume}, but ${mount.source} wants a volume; left as is`);
+      continue;
+    }
+    if (mount.storage !== undefined && !volume.startsWith(`${mount.storage}:`)) {
+      notes.push(`${slot.key} at ${mount.containerPath} lives on ${volume.split(':')[0]}, not on ${mount.storage}; moving volumes is not automatic`);
+    }
+    const have = sizeInGb(slot.props.size);
+    const want = mount.sizeGb ?? 0;
+    if (have !== undefined && want > have) resize.push({ disk: slot.key, size: `${want}G` });
+    else if (have !== undefined && want < have) notes.push(`${slot.key} is ${have}G, ${mount.source} asks for ${want}G; volumes are never shrunk`);
+  }
+  return { set, resize, notes };
+}
+
+/** "8G", "512M", "1T", a plain number of bytes → gigabytes. */
+export function sizeInGb(size: string | undefined): number | undefined {
+  if (size === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)([KMGT])?$/i.exec(size.trim());
+  if (!match) return undefined;
+  const n = Number(match[1]);
+  switch ((match[2] ?? '').toUpperCase()) {
+    case 'K':
+      return n / 1024 ** 2;
+    case 'M':
+      return n / 1024;
+    case 'G':
+      return n;
+    case 'T':
+      return n * 1024;
+    default:
+      return n / 1024 ** 3;
+  }
+}
+
+// ---------------------------------------------------------------- the whole plan
+
+export interface PlanInput {
+  ct: LxcConfig;
+  current: PveConfig;
+  /** A template only takes option changes: its disks are read-only bases. */
+  isTemplate?: boolean;
+}
+
+export function planConfig({ ct, current, isTemplate = false }: PlanInput): ConfigPlan {
+  const plan: ConfigPlan = { set: {}, delete: [], raw: { add: [], remove: [] }, resize: [], notes: [] };
+  const desired = desiredOptions(ct);
+  for (const [key, value] of Object.entries(desired)) {
+    if (!optionMatches(key, value, current.values[key])) plan.set[key] = value;
+  }
+  if (!ct.secondary_network_config && current.values.net1 !== undefined) plan.delete.push('net1');
+
+  const unprivileged = current.values.unprivileged === '1';
+  if (ct.unprivileged === true && !unprivileged) {
+    plan.notes.push('the manifest says unprivileged, but the container is privileged; Proxmox cannot change this after creation (re-create it)');
+  } else if (ct.unprivileged === false && unprivileged) {
+    plan.notes.push('the manifest says privileged, but the container is unprivileged; Proxmox cannot change this after creation (re-create it)');
+  }
+
+  const currentRaw = current.entries.filter(([key]) => key.startsWith('lxc.')).map(([key, value]) => ({ key, value }));
+  const owned = [0, 1].filter((n) => isMacvlan(ct, n)).map((n) => `lxc.net.${n}.`);
+  const raw = planRawLines(desiredRawLines(ct), currentRaw, owned);
+  plan.raw = raw.plan;
+  plan.notes.push(...raw.notes);
+
+  const mounts = planMounts(desiredMounts(ct), current);
+  const growth = rootfsGrowth(ct, current);
+  if (isTemplate) {
+    if (Object.keys(mounts.set).length > 0 || mounts.resize.length > 0 || growth !== undefined) {
+      plan.notes.push('disks and mount points of a template are not changed (its volumes are bases of linked clones)');
+    }
+    return plan;
+  }
+  Object.assign(plan.set, mounts.set);
+  plan.notes.push(...mounts.notes);
+  if (growth !== undefined) plan.resize.push({ disk: 'rootfs', size: growth });
+  const have = sizeInGb(parseProps(current.values.rootfs ?? '', 'volume').size);
+  if (have !== undefined && ct.storage_size_gb < have) plan.notes.push(`rootfs is ${have}G, the manifest asks for ${ct.storage_size_gb}G; a disk is never shrunk`);
+  plan.resize.push(...mounts.resize);
+  return plan;
+}
+
+function rootfsGrowth(ct: LxcConfig, current: PveConfig): string | undefined {
+  // Proxmox records the size of every volume it allocated; a rootfs without one is not ours to grow.
+  const have = sizeInGb(parseProps(current.values.rootfs ?? '', 'volume').size);
+  return have !== undefined && ct.storage_size_gb > have ? `${ct.storage_size_gb}G` : undefined;
+}
+
+// ---------------------------------------------------------------- creation
+
+/**
+ * Options for `pct create` from an OS template: everything settable at
+ * creation goes in here, so the configuration pass after it finds little
+ * or nothing left to do.
+ */
+export function createOptions(ct: LxcConfig): Record<string, string> {
+  const options = desiredOptions(ct);
+  const out: Record<string, string> = {
+    hostname: options.hostname as string,
+    memory: options.memory as string,
+    cores: options.cores as string,
+  };
+  if (options.swap !== undefined) out.swap = options.swap;
+  out.storage = ct.storage_pool;
+  out.rootfs = `${ct.storage_pool}:${ct.storage_size_gb}`;
+  for (const key of ['net0', 'net1', 'nameserver', 'onboot', 'startup', 'features']) {
+    if (options[key] !== undefined) out[key] = options[key] as string;
+  }
+  out.unprivileged = ct.unprivileged === true ? '1' : '0';
+  desiredMounts(ct).forEach((mount, i) => {
+    out[`mp${i}`] = mountValue(mount);
+  });
+  return out;
+}
+
+/**
+ * The config a dry-run assumes after a `pct create` it only printed, so the
+ * rest of the plan can still be computed and shown.
+ */
+export function assumedConfigAfterCreate(ctid: string, options: Record<string, string>): PveConfig {
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (key === 'storage') continue;
+    if (key === 'rootfs') {
+      const [storage, size] = value.split(':');
+      values.rootfs = `${storage}:subvol-${ctid}-disk-0,size=${size}G`;
+    } else if (/^mp\d+$/.test(key) && !value.startsWith('/')) {
+      const props = parseProps(value, 'volume');
+      const [storage, size] = (props.volume ?? '').split(':');
+      values[key] = formatProps({ volume: `${storage}:subvol-${ctid}-disk-${key.slice(2)}`, mp: props.mp, size: `${size}G` }, 'volume');
+    } else {
+      values[key] = value;
+    }
+  }
+  return { entries: Object.entries(values), values };
+}
+
+/** The config a dry-run assumes after a `pct clone` it only printed. */
+export function assumedConfigAfterClone(source: PveConfig, hostname: string): PveConfig {
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(source.values)) {
+    if (key === 'template' || key === 'parent') continue;
+    values[key] = /^net\d+$/.test(key) ? formatProps({ ...parseProps(value), hwaddr: undefined }) : value;
+  }
+  values.hostname = hostname;
+  const raw = source.entries.filter(([key]) => key.startsWith('lxc.'));
+  return { entries: [...Object.entries(values), ...raw], values };
+}
+
+function compact(props: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(props)) if (value !== undefined) out[key] = value;
+  return out;
+}
