@@ -407,6 +407,20 @@ test('bind mounts to existing host directories are the host\'s files inside the 
   }
 });
 
+test('a bind-mount source under the simulated host root (PHOENIX_HOST_ROOT, default <state>/hostfs) is the one mounted', () => {
+  const host = createSimHost();
+  try {
+    const hostDir = path.join(host.stateDir, 'hostfs', 'quickOS', 'lxc-persistent-data', '103', 'step');
+    fs.mkdirSync(path.join(hostDir, 'certs'), { recursive: true });
+    fs.writeFileSync(path.join(hostDir, 'certs', 'root_ca.crt'), 'ROOT\n');
+    ok(host, 'pct', ['create', '103', TEMPLATE, '--rootfs', 'quickOS-lxc-disks:8', '--mp0', '/quickOS/lxc-persistent-data/103/step,mp=/root/.step']);
+    ok(host, 'pct', ['start', '103']);
+    assert.is(host.run('pct', ['exec', '103', '--', 'cat', '/root/.step/certs/root_ca.crt']).stdout, 'ROOT\n');
+  } finally {
+    host.dispose();
+  }
+});
+
 // ---------------------------------------------------------------------------
 // snapshots and the config file
 

@@ -829,9 +829,13 @@ function guestFsFor(ctx: Ctx, vmid: string, config: GuestConfig): GuestFs {
   for (const [key, value] of Object.entries(config.main.props)) {
     if (!/^mp\d+$/.test(key)) continue;
     const props = parsePropertyString(value, 'volume');
-    const host = props.volume!;
+    if (!props.volume!.startsWith('/') || !props.mp) continue;
     // A bind mount whose host directory exists is the host's directory, as in a real CT.
-    if (host.startsWith('/') && props.mp && fs.existsSync(host) && fs.statSync(host).isDirectory()) mounts.push({ guest: props.mp, host });
+    // The simulated host's own files live under PHOENIX_HOST_ROOT (default <state>/hostfs,
+    // as lib/env.mts has it); a directory there wins over the same path on the real machine.
+    const hostRoot = process.env.PHOENIX_HOST_ROOT || path.join(ctx.root, 'hostfs');
+    const host = [path.join(hostRoot, props.volume!), props.volume!].find((dir) => fs.existsSync(dir) && fs.statSync(dir).isDirectory());
+    if (host) mounts.push({ guest: props.mp, host });
   }
   const base = guestFsDir(ctx.root, vmid);
   fs.mkdirSync(base, { recursive: true });
