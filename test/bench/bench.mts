@@ -33,6 +33,9 @@ const env = {
   LXC_CONFIG_FILE: path.join(root, 'etc', 'phoenix_lxc_configs.json'),
   VM_CONFIG_FILE: path.join(root, 'etc', 'phoenix_vm_configs.json'),
   PHOENIX_LEGACY_DIR: path.join(root, 'test', 'fixtures', 'legacy'),
+  // The managers are pinned to the stand-ins, which a dry-run prints instead
+  // of running: the figures are the CLI's own work against the bash CLI's.
+  PHOENIX_USE_LEGACY: 'managers/lxc-manager.sh managers/vm-manager.sh managers/portainer-manager.sh',
   MAIN_LOG_FILE: path.join(work, 'phoenix.log'),
   PHOENIX_LOCK_FILE: path.join(work, 'phoenix.lock'),
 };
