@@ -97,6 +97,8 @@ export interface SimHost {
 export function createSimHost(dir?: string, options: SeedOptions & { reset?: boolean } = {}): SimHost {
   const owned = dir === undefined;
   const stateDir = path.resolve(dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'phoenix-simhost-')));
+  // A temporary state goes with the process even when a test forgets dispose().
+  if (owned && !process.env.KEEP_TEST_DIRS) process.once('exit', () => fs.rmSync(stateDir, { recursive: true, force: true }));
   const { reset: resetFirst, ...seedOptions } = options;
   seedState(stateDir, seedOptions, { reset: resetFirst === true });
   const p = paths(stateDir);
