@@ -35,3 +35,21 @@ export function redact(text: string): string {
   for (const [pattern, replacement] of patterns) out = out.replace(pattern, replacement);
   return out;
 }
+
+const SECRET_KEY = /password|passwd|passphrase|secret|token|api_?key|private_?key|credential/i;
+
+/**
+ * A copy of a manifest without the values whose key names a secret (keys
+ * naming a file or path that holds one stay): what may be staged into a
+ * guest that needs the manifest but not its credentials.
+ */
+export function withoutSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutSecrets);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
+    if (SECRET_KEY.test(key) && !/_(file|path)$/.test(key)) continue;
+    out[key] = withoutSecrets(inner);
+  }
+  return out;
+}

@@ -23,7 +23,7 @@ import {
 } from '../lib/lxc/plan.mts';
 import { editLiveSection } from '../lib/lxc/conf.mts';
 import { hostId, planHostDirs, exclusiveHostDirs } from '../lib/lxc/hostdirs.mts';
-import { withoutSecrets } from '../lib/lxc/appscript.mts';
+import { withoutSecrets } from '../lib/redact.mts';
 import { PROJECT_ROOT } from '../lib/bridge.mts';
 
 const example = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'etc', 'phoenix_lxc_configs.json'), 'utf8')) as LxcManifest;

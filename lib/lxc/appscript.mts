@@ -18,6 +18,8 @@ import { info, warn } from '../log.mts';
 import * as pct from '../pct.mts';
 import { writeFileAtomic } from '../fs.mts';
 import type { PhoenixConfig } from '../config.mts';
+import { withoutSecrets } from '../redact.mts';
+
 
 export const STAGING_DIR = '/tmp/phoenix_run';
 
@@ -44,19 +46,6 @@ export const LEGACY_STAGED_FILES: Readonly<Record<string, readonly StagedFile[]>
   'phoenix_hypervisor_lxc_102.sh': [{ source: 'etc/traefik/dynamic_conf.yml', target: '/etc/traefik/dynamic/dynamic_conf.yml' }],
 };
 
-const SECRET_KEY = /password|passwd|passphrase|secret|token|api_?key|private_?key|credential/i;
-
-/** A copy of a manifest without values whose key names a secret (paths to secret files stay). */
-export function withoutSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutSecrets);
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
-    if (SECRET_KEY.test(key) && !/_(file|path)$/.test(key)) continue;
-    out[key] = withoutSecrets(inner);
-  }
-  return out;
-}
 
 export interface AppScriptContext {
   config: PhoenixConfig;

@@ -23,6 +23,8 @@ import type { PhoenixOptions } from '../env.mts';
 import type { VmConfig } from '../config-types.mts';
 import { certificateEntriesFor, findVm, primaryVolume, type VmSpec } from './spec.mts';
 import { FEATURE_LAUNCH_SCRIPT, guestScript, runJob, stagingScript, type GuestTiming, type StagedFile } from './guest.mts';
+import { withoutSecrets } from '../redact.mts';
+
 
 export function featureScriptName(feature: string): string {
   return `vm_features/feature_install_${feature}.sh`;
@@ -220,16 +222,3 @@ export function certificateFiles(config: PhoenixConfig, vmid: string, hostRoot: 
   return files;
 }
 
-const SECRET_KEY = /password|passwd|passphrase|secret|token|api_?key|private_?key|credential/i;
-
-/** A copy of a manifest without values whose key names a secret (paths to secret files stay). */
-export function withoutSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutSecrets);
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
-    if (SECRET_KEY.test(key) && !/_(file|path)$/.test(key)) continue;
-    out[key] = withoutSecrets(inner);
-  }
-  return out;
-}
