@@ -718,13 +718,6 @@ function collectWarnings(config: PhoenixConfig): ConfigWarning[] {
   if (typeof api?.api_key === 'string' && api.api_key !== '') {
     warnings.push({ file: hvFile, pointer: '/portainer_api/api_key', message: 'API key in clear text; name a root-only file in api_key_file instead' });
   }
-  if (fs.existsSync(lxcFile)) {
-    for (const id of config.lxcIds()) {
-      if (config.lxc.lxc_configs[id]?.health_check !== undefined) {
-        warnings.push({ file: lxcFile, pointer: `/lxc_configs/${escapePointer(id)}/health_check`, message: 'not read by anything; declare checks in health_checks' });
-      }
-    }
-  }
   if (fs.existsSync(stacksFile)) {
     for (const [stack, body] of Object.entries(config.stacks.docker_stacks)) {
       for (const [envName, environment] of Object.entries(body.environments)) {
