@@ -703,7 +703,7 @@ function addressIssues(config: PhoenixConfig): ConfigIssue[] {
 
 function collectWarnings(config: PhoenixConfig): ConfigWarning[] {
   const warnings: ConfigWarning[] = [];
-  const { hypervisor: hvFile, lxc: lxcFile, stacks: stacksFile } = config.paths;
+  const { hypervisor: hvFile, stacks: stacksFile } = config.paths;
   const api = fs.existsSync(hvFile) ? config.hypervisor.portainer_api : undefined;
   if (api?.admin_password !== undefined) {
     warnings.push({
