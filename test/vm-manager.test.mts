@@ -211,7 +211,8 @@ test('a changed manifest is applied as a difference: one qm set, a grown disk, n
   const r = vmManager(['converge', '1002', '--config', path.join(dir, 'vm.json')]);
   assert.is(r.code, 0, r.stderr);
   const mutating = host.calls().filter(isMutating).map((c) => c.argv.slice(0, 2).join(' '));
-  assert.equal(mutating, ['set 1002', 'resize 1002'], 'no start, no feature: they are done');
+  // firewall.enabled=false rewrites 1002.fw (enable: 0), so pve-firewall restarts.
+  assert.equal(mutating, ['set 1002', 'resize 1002', 'restart'], 'no start, no feature: they are done');
   const c = host.readConfig('qemu', 1002)!;
   assert.is(c.pending?.props.memory ?? c.main.props.memory, '4096');
   assert.not.match(c.main.props.net0 ?? '', /firewall/);

@@ -29,6 +29,7 @@ import { resolveScript, runScript } from '../bridge.mts';
 import { guestGraph } from '../guests.mts';
 import { formatStatusTable } from '../status.mts';
 import { guestLockPath, hostStepsLockPath, withLock } from '../lxc/locks.mts';
+import { applyGuestFirewall } from '../firewall.mts';
 import { certificateEntriesFor, vmSpec, type VmSpec } from './spec.mts';
 import { createFromImageOptions, desiredOptions, diffAsOptions, diffOptions, isEmptyDiff, macOf, resizePlan, CLOUD_INIT_KEYS } from './options.mts';
 import { cicustomValue, digest, PARTS, partContent, renderCloudInit, snippetName } from './cloud-init.mts';
@@ -198,8 +199,24 @@ async function createLocked(session: VmSession, spec: VmSpec, scripts: ReturnTyp
     info(`DRY-RUN: would grow the boot disk of VM ${vmid} to ${spec.diskGb}G if it is smaller`);
   }
 
+  await firewallStep(session, vmid, changes);
   await guestPhase(session, spec, view, scripts, created, changes);
   return true;
+}
+
+/**
+ * The VM's own firewall file (and cluster.fw / host.fw when they differ),
+ * in-process. lxc-manager regenerates the firewall after each container, but
+ * those runs come before the VMs exist, so without this step a VM's rules
+ * would wait for the next run.
+ */
+async function firewallStep(session: VmSession, vmid: string, changes: string[]): Promise<void> {
+  const apply = async () => {
+    const result = await applyGuestFirewall(session.config, vmid);
+    if (result.changed) changes.push('firewall');
+  };
+  if (session.siblings) await withLock(hostStepsLockPath(session.options.lockFile), lockOptions(session, SIBLING_WAIT_S), apply);
+  else await apply();
 }
 
 /** Make the VM: a full clone of its source, or a new VM importing the cloud image. */
