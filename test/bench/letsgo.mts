@@ -95,6 +95,7 @@ console.log(`  parallel waves (4)  : ${(parallel.wallMs / 1000).toFixed(1)} s${p
 console.log(`  critical path       : ${(criticalMs / 1000).toFixed(1)} s (longest chain of creates, with the serial run's times, plus the start phase)`);
 console.log(`  parallel / critical : ${(parallel.wallMs / criticalMs).toFixed(2)}x`);
 console.log('  per guest (serial run): create time, and Proxmox calls naming the guest');
+console.log('    (the bash lxc-manager create of a clone such as 103 makes 34 pct calls by its own count in spec §5.2, plus one jq per key read)');
 for (const id of ids) {
   const n = serial.calls.filter((c) => (c.tool === 'pct' || c.tool === 'qm') && c.argv[1] === id).length;
   console.log(`    ${id.padEnd(5)} ${((createMs.get(id) ?? 0) / 1000).toFixed(1).padStart(5)} s ${String(n).padStart(4)} calls`);
