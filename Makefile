@@ -7,7 +7,7 @@ NODE ?= node
 TSC := node_modules/.bin/tsc
 # Debian packages the tests (jq: the stand-in bash scripts) and the bench (strace: process counts) use;
 # `make install` installs the missing ones when run as root.
-DEB_PACKAGES := jq strace
+DEB_PACKAGES := jq strace nginx libnginx-mod-stream
 SIM_DIR ?= $(CURDIR)/.sim
 LEGACY_DIR ?=
 

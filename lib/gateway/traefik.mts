@@ -1,0 +1,248 @@
+// Traefik's dynamic configuration (CT 102's /etc/traefik/dynamic/dynamic_conf.yml)
+// from the manifests, as data: routers on the `mesh` entrypoint, services built
+// from the guests' addresses, ports and schemes, the `mesh-mtls` TLS options
+// the static configuration's mesh entrypoint names, and Traefik's own issued
+// certificate. Also the topology lookups the nginx generator shares (which CT
+// runs Traefik, which address reaches a guest, where a host file appears
+// inside a container). Pure: nothing here reads a file or runs a command.
+
+import type { PhoenixConfig } from '../config.mts';
+import type { CertificateEntry, LxcConfig, NetworkConfig } from '../config-types.mts';
+import { ConfigError } from '../errors.mts';
+import { CA_PEM, DEFAULT_MESH_PORT } from '../features/traefik.mts';
+
+export const MESH_ENTRYPOINT = 'mesh';
+export const MESH_TLS_OPTIONS = 'mesh-mtls';
+export const SERVERS_TRANSPORT = 'internal-ca';
+/** Where `generate_traefik_config.sh` left the file, relative to PHOENIX_BASE_DIR. */
+export const DYNAMIC_RELATIVE = 'etc/traefik/dynamic_conf.yml';
+/** The Portainer agent port when the hypervisor config names none (the bash's literal). */
+export const DEFAULT_AGENT_PORT = 9001;
+/** Routed by the Swarm provider from the stack's labels, as in the bash. */
+const SWARM_ROUTED_SERVICES = new Set(['portainer']);
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+const HOSTNAME = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+// ---------------------------------------------------------------- shared lookups
+
+export function checkHostname(value: string, file: string, pointer: string): string {
+  if (!HOSTNAME.test(value)) throw new ConfigError(file, pointer, `'${value}' is not a host name`);
+  return value;
+}
+
+/** A static IPv4 address of an interface, without its prefix length; undefined for dhcp/manual. */
+export function staticAddress(ip: string | undefined): string | undefined {
+  const address = ip?.split('/')[0];
+  return address !== undefined && IPV4.test(address) ? address : undefined;
+}
+
+function interfaces(ct: LxcConfig): NetworkConfig[] {
+  return ct.secondary_network_config ? [ct.network_config, ct.secondary_network_config] : [ct.network_config];
+}
+
+/**
+ * The address `from` reaches container `to` on: a static address of `to` on a
+ * bridge both share (the internal bridge for 101 → 102), else `to`'s first
+ * static address. Undefined when `to` has none (dhcp).
+ */
+export function lxcAddressFrom(to: LxcConfig, from: LxcConfig | undefined): string | undefined {
+  const own = interfaces(to).filter((nic) => staticAddress(nic.ip) !== undefined);
+  const bridges = new Set(from ? interfaces(from).map((nic) => nic.bridge) : []);
+  const shared = own.find((nic) => bridges.has(nic.bridge));
+  return staticAddress((shared ?? own[0])?.ip);
+}
+
+/** The container running Traefik: the one that lists the traefik feature. */
+export function traefikCt(config: PhoenixConfig): { id: string; ct: LxcConfig } {
+  const ids = config.lxcIds().filter((id) => config.lxc.lxc_configs[id]?.features?.includes('traefik'));
+  if (ids.length !== 1) {
+    throw new ConfigError(
+      config.paths.lxc,
+      '/lxc_configs',
+      ids.length === 0 ? 'no container lists the traefik feature' : `several containers list the traefik feature: ${ids.join(', ')}`,
+      'exactly one container must have "traefik" in its features',
+    );
+  }
+  const id = ids[0] as string;
+  return { id, ct: config.lxc.lxc_configs[id] as LxcConfig };
+}
+
+/**
+ * Where a host file (a certificate manifest path) appears inside a container,
+ * through the container's bind mounts; undefined when no mount covers it.
+ */
+export function containerPath(ct: LxcConfig, hostFile: string): string | undefined {
+  for (const mount of ct.mount_points ?? []) {
+    const root = mount.host_path.replace(/\/+$/, '');
+    if (hostFile.startsWith(`${root}/`)) return `${mount.container_path.replace(/\/+$/, '')}${hostFile.slice(root.length)}`;
+  }
+  return undefined;
+}
+
+/** The server certificate the manifest issues for a container: the one named `preferredName`, else its only server entry. */
+export function serverCertificate(config: PhoenixConfig, ctid: string, preferredName: string): CertificateEntry | undefined {
+  const mine = config.certificates.filter((entry) => String(entry.guest_id) === ctid && entry.guest_type !== 'vm' && entry.cert_type !== 'client');
+  return mine.find((entry) => entry.common_name === preferredName) ?? (mine.length === 1 ? mine[0] : undefined);
+}
+
+// ---------------------------------------------------------------- the dynamic file
+
+export interface MeshRoute {
+  name: string;
+  host: string;
+  /** Backend URL; undefined for the dashboard (api@internal). */
+  url?: string;
+  /** The guest it came from, for the log. */
+  source: string;
+}
+
+export interface TraefikDynamic {
+  routes: MeshRoute[];
+  /** Guests left out, and why (dhcp without a static address, ...). */
+  skipped: string[];
+  /** The certificate files inside the Traefik CT, when the manifest issues one. */
+  certificate?: { certFile: string; keyFile: string };
+  /** The YAML document as data. */
+  document: Record<string, unknown>;
+}
+
+/** The routes of the mesh, in the bash's order: VM services, Portainer agents, container services, the dashboard. */
+export function meshRoutes(config: PhoenixConfig): { routes: MeshRoute[]; skipped: string[] } {
+  const domain = checkHostname(config.hypervisor.domain_name, config.paths.hypervisor, '/domain_name');
+  const traefik = traefikCt(config);
+  const clientName = config.hypervisor.gateway?.client_certificate ?? 'nginx-gateway-client';
+  const gatewayCert = config.certificates.find((entry) => entry.common_name === clientName && entry.guest_type !== 'vm');
+  const gatewayId = gatewayCert?.guest_id === undefined ? undefined : String(gatewayCert.guest_id);
+  const routes: MeshRoute[] = [];
+  const skipped: string[] = [];
+  const add = (route: MeshRoute, file: string, pointer: string) => {
+    if (!SERVICE_NAME.test(route.name)) throw new ConfigError(file, pointer, `${route.source}: '${route.name}' cannot name a Traefik router`);
+    checkHostname(route.host, file, pointer);
+    const clash = routes.find((other) => other.name === route.name || other.host === route.host);
+    if (clash) throw new ConfigError(file, pointer, `${route.source} and ${clash.source} both publish '${clash.name === route.name ? route.name : route.host}'`);
+    routes.push(route);
+  };
+
+  config.vm.vms.forEach((vm, index) => {
+    const service = vm.traefik_service;
+    if (!service || vm.is_template || SWARM_ROUTED_SERVICES.has(service.name)) return;
+    const source = `VM ${vm.vmid} (${vm.name})`;
+    const address = staticAddress(vm.network_config?.ip);
+    if (!address) {
+      skipped.push(`${source}: no static address (ip ${vm.network_config?.ip ?? 'unset'})`);
+      return;
+    }
+    const url = `${service.scheme ?? 'https'}://${address}:${service.port}`;
+    add({ name: service.name, host: `${service.name}.${domain}`, url, source }, config.paths.vm, `/vms/${index}/traefik_service`);
+  });
+  const agentPort = config.hypervisor.network?.portainer_agent_port ?? DEFAULT_AGENT_PORT;
+  config.vm.vms.forEach((vm, index) => {
+    if (!vm.portainer_agent_hostname || vm.is_template) return;
+    const source = `VM ${vm.vmid} (${vm.name}) Portainer agent`;
+    const address = staticAddress(vm.network_config?.ip);
+    if (!address) {
+      skipped.push(`${source}: no static address (ip ${vm.network_config?.ip ?? 'unset'})`);
+      return;
+    }
+    const name = vm.portainer_environment_name ?? vm.name;
+    add({ name, host: vm.portainer_agent_hostname, url: `https://${address}:${agentPort}`, source }, config.paths.vm, `/vms/${index}/portainer_agent_hostname`);
+  });
+  for (const id of config.lxcIds()) {
+    const ct = config.lxc.lxc_configs[id] as LxcConfig;
+    const service = ct.traefik_service;
+    // Traefik's own entry is its API port: published below as the dashboard.
+    if (!service || ct.is_template || id === traefik.id) continue;
+    const source = `CT ${id} (${ct.name})`;
+    if (id === gatewayId) {
+      // Traefik → nginx → Traefik would be a request loop.
+      skipped.push(`${source}: the gateway itself`);
+      continue;
+    }
+    const address = lxcAddressFrom(ct, traefik.ct);
+    if (!address) {
+      skipped.push(`${source}: no static address (ip ${interfaces(ct).map((nic) => nic.ip).join(', ')})`);
+      continue;
+    }
+    const url = `${service.scheme ?? 'http'}://${address}:${service.port}`;
+    add({ name: service.name, host: `${service.name}.${domain}`, url, source }, config.paths.lxc, `/lxc_configs/${id}/traefik_service`);
+  }
+  const dashboardName = traefik.ct.traefik_service?.name ?? 'traefik';
+  const dashboard = { name: `${dashboardName}-dashboard`, host: `${dashboardName}.${domain}`, source: `CT ${traefik.id} (${traefik.ct.name}) dashboard` };
+  add(dashboard, config.paths.lxc, `/lxc_configs/${traefik.id}/traefik_service`);
+  return { routes, skipped };
+}
+
+export function traefikDynamic(config: PhoenixConfig): TraefikDynamic {
+  const { routes, skipped } = meshRoutes(config);
+  const traefik = traefikCt(config);
+  const routers: Record<string, unknown> = {};
+  const services: Record<string, unknown> = {};
+  let https = false;
+  for (const route of routes) {
+    routers[`${route.name}-router`] = {
+      rule: `Host(\`${route.host}\`)`,
+      service: route.url === undefined ? 'api@internal' : `${route.name}-service`,
+      entryPoints: [MESH_ENTRYPOINT],
+      tls: {},
+    };
+    if (route.url === undefined) continue;
+    const tlsBackend = route.url.startsWith('https:');
+    https ||= tlsBackend;
+    services[`${route.name}-service`] = {
+      loadBalancer: {
+        servers: [{ url: route.url }],
+        passHostHeader: true,
+        ...(tlsBackend ? { serversTransport: SERVERS_TRANSPORT } : {}),
+      },
+    };
+  }
+  const http: Record<string, unknown> = { routers, services };
+  if (https) http.serversTransports = { [SERVERS_TRANSPORT]: { insecureSkipVerify: false, rootCAs: [CA_PEM] } };
+
+  const meshName = config.hypervisor.gateway?.mesh_server_name ?? `traefik.${config.hypervisor.domain_name}`;
+  const entry = serverCertificate(config, traefik.id, meshName);
+  let certificate: TraefikDynamic['certificate'];
+  if (entry) {
+    const certFile = containerPath(traefik.ct, entry.cert_path);
+    const keyFile = containerPath(traefik.ct, entry.key_path);
+    if (certFile === undefined || keyFile === undefined) {
+      throw new ConfigError(
+        config.paths.certificates,
+        `/${config.certificates.indexOf(entry)}`,
+        `certificate '${entry.common_name}' (${entry.cert_path}) is not under a mount point of CT ${traefik.id}`,
+        `bind-mount its directory into CT ${traefik.id} (mount_points) so Traefik can read it`,
+      );
+    }
+    certificate = { certFile, keyFile };
+  }
+  const tls: Record<string, unknown> = {
+    options: {
+      [MESH_TLS_OPTIONS]: {
+        minVersion: 'VersionTLS12',
+        clientAuth: { caFiles: [CA_PEM], clientAuthType: 'RequireAndVerifyClientCert' },
+      },
+    },
+  };
+  if (certificate) {
+    tls.certificates = [{ ...certificate }];
+    // Also the default, so a client without SNI (or nginx before proxy_ssl_server_name) gets it too.
+    tls.stores = { default: { defaultCertificate: { ...certificate } } };
+  }
+  return { routes, skipped, ...(certificate ? { certificate } : {}), document: { http, tls } };
+}
+
+/** The dynamic file's text: a header, then the document serialised by the yaml package. */
+export async function renderTraefikDynamic(config: PhoenixConfig): Promise<{ text: string; model: TraefikDynamic }> {
+  const model = traefikDynamic(config);
+  const { stringify } = await import('yaml');
+  const header = [
+    '# Traefik dynamic configuration, generated by Phoenix (generate_traefik_config.sh) from the manifests.',
+    '# Edits are overwritten on the next run; change the manifests instead.',
+    '',
+  ].join('\n');
+  return { text: header + stringify(model.document, { lineWidth: 0 }), model };
+}
+
+export { DEFAULT_MESH_PORT };
