@@ -5,8 +5,10 @@ SHELL := bash
 
 NODE ?= node
 TSC := node_modules/.bin/tsc
-# Debian packages the tests (jq: the stand-in bash scripts) and the bench (strace: process counts) use;
-# `make install` installs the missing ones when run as root.
+# Debian packages the tests and the bench use: jq (the stand-in bash scripts),
+# nginx with its stream module (`nginx -t` on the generated gateway configs),
+# strace (the bench's process counts). `make install` installs the missing
+# ones when run as root.
 DEB_PACKAGES := jq strace nginx libnginx-mod-stream
 SIM_DIR ?= $(CURDIR)/.sim
 LEGACY_DIR ?=
@@ -30,7 +32,7 @@ deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then echo "Debian packages present: $(DEB_PACKAGES)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian packages:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  echo "installing Debian packages:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "missing Debian packages (install them as root):$$missing"; exit 1; fi
 
 build: node_modules/.package-lock.json
