@@ -3,14 +3,7 @@
 // `phoenix_hypervisor_feature_install_trusted_ca.sh <CTID> [bootstrap_ca_url]` (lxc-manager passes both).
 // What it does to the container: lib/features/trusted_ca.mts.
 
-import { runMain, withHostLock } from '../../lib/main.mts';
-import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { parseFeatureArgs, reportFeature } from '../../lib/features/common.mts';
+import { runLxcFeatureScript } from '../../lib/features/script.mts';
 import { install } from '../../lib/features/trusted_ca.mts';
 
-await runMain('phoenix_hypervisor_feature_install_trusted_ca.sh', async (ctx) => {
-  const { ctid, bootstrapCaUrl } = parseFeatureArgs(ctx.argv, 'trusted_ca');
-  const config = loadConfig(resolveConfigPaths());
-  const result = await withHostLock(ctx, () => install(ctid, { config, options: ctx.options, bootstrapCaUrl }));
-  reportFeature(result, ctx.options.dryRun);
-});
+await runLxcFeatureScript('phoenix_hypervisor_feature_install_trusted_ca.sh', 'trusted_ca', install);

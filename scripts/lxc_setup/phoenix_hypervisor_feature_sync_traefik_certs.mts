@@ -3,14 +3,7 @@
 // `phoenix_hypervisor_feature_sync_traefik_certs.sh <CTID> [bootstrap_ca_url]` (lxc-manager passes both).
 // What it does to the container: lib/features/sync_traefik_certs.mts.
 
-import { runMain, withHostLock } from '../../lib/main.mts';
-import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { parseFeatureArgs, reportFeature } from '../../lib/features/common.mts';
+import { runLxcFeatureScript } from '../../lib/features/script.mts';
 import { install } from '../../lib/features/sync_traefik_certs.mts';
 
-await runMain('phoenix_hypervisor_feature_sync_traefik_certs.sh', async (ctx) => {
-  const { ctid, bootstrapCaUrl } = parseFeatureArgs(ctx.argv, 'sync_traefik_certs');
-  const config = loadConfig(resolveConfigPaths());
-  const result = await withHostLock(ctx, () => install(ctid, { config, options: ctx.options, bootstrapCaUrl }));
-  reportFeature(result, ctx.options.dryRun);
-});
+await runLxcFeatureScript('phoenix_hypervisor_feature_sync_traefik_certs.sh', 'sync_traefik_certs', install);
