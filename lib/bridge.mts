@@ -120,6 +120,9 @@ export async function runScript(upstreamName: string, args: readonly string[], o
   });
 }
 
+/** Phoenix's own tools under scripts/, which have no bash original to stand in for. */
+const PHOENIX_ONLY = new Set(['phoenix-dropins.mts']);
+
 /** Every ported script, by upstream name (from the .mts files under scripts/). */
 export function portedScripts(): string[] {
   const found: string[] = [];
@@ -127,7 +130,7 @@ export function portedScripts(): string[] {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith('.mts')) found.push(upstreamNameOf(path.relative(SCRIPTS_DIR, full)));
+      else if (entry.name.endsWith('.mts') && !PHOENIX_ONLY.has(entry.name)) found.push(upstreamNameOf(path.relative(SCRIPTS_DIR, full)));
     }
   };
   if (fs.existsSync(SCRIPTS_DIR)) walk(SCRIPTS_DIR);

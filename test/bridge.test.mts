@@ -25,6 +25,7 @@ test('upstream names map to ports and back', () => {
   assert.is(upstreamNameOf('phoenix-cli.mts'), 'phoenix-cli');
   assert.ok(portedScripts().includes('phoenix-cli'));
   assert.ok(portedScripts().includes('phoenix-global'));
+  assert.not.ok(portedScripts().some((n) => n.startsWith('phoenix-dropins')), "Phoenix's own tool is no port");
 });
 
 test('a ported script resolves to its built port', () => {
