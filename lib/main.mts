@@ -7,7 +7,7 @@
 import { resolveOptions, type PhoenixOptions } from './env.mts';
 import { configureLog, error, info } from './log.mts';
 import { configureRunner } from './runner.mts';
-import { exitCodeFor, PhoenixError } from './errors.mts';
+import { exitCodeFor, PhoenixError, UsageError } from './errors.mts';
 import { acquireHostLock, type HeldLock } from './lock.mts';
 
 export interface ScriptContext {
@@ -68,4 +68,24 @@ export async function withHostLock<T>(context: ScriptContext, fn: (lock: HeldLoc
   } finally {
     lock.release();
   }
+}
+
+/**
+ * The flags of a script that takes no other arguments: `--dry-run` switches
+ * the runner to dry-run, `--help`/`-h` prints the usage. Returns false when
+ * the usage was printed and the script should end there.
+ */
+export function takeStandardFlags(context: ScriptContext, usage: string): boolean {
+  for (const arg of context.argv) {
+    if (arg === '--dry-run') {
+      context.options.dryRun = true;
+      configureRunner({ dryRun: true });
+    } else if (arg === '-h' || arg === '--help') {
+      process.stdout.write(usage);
+      return false;
+    } else {
+      throw new UsageError(`unknown argument '${arg}'`, { hint: usage.split('\n')[0] });
+    }
+  }
+  return true;
 }

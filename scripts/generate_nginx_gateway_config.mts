@@ -7,12 +7,10 @@
 
 import path from 'node:path';
 import fs from 'node:fs';
-import { runMain, withHostLock } from '../lib/main.mts';
+import { runMain, takeStandardFlags, withHostLock } from '../lib/main.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
 import { findNginx, gatewayModel, renderGatewayFiles, validateWithNginx } from '../lib/gateway/nginx.mts';
 import { writeFileAtomic } from '../lib/fs.mts';
-import { configureRunner } from '../lib/runner.mts';
-import { UsageError } from '../lib/errors.mts';
 import { info, success, warn } from '../lib/log.mts';
 
 const USAGE = `Usage: generate_nginx_gateway_config.sh [--dry-run]
@@ -29,15 +27,7 @@ passthrough or mtls). When nginx is installed, the files are checked with
 `;
 
 await runMain('generate_nginx_gateway_config.sh', async (context) => {
-  for (const arg of context.argv) {
-    if (arg === '--dry-run') {
-      context.options.dryRun = true;
-      configureRunner({ dryRun: true });
-    } else if (arg === '-h' || arg === '--help') {
-      process.stdout.write(USAGE);
-      return 0;
-    } else throw new UsageError(`unknown argument '${arg}'`, { hint: USAGE.split('\n')[0] });
-  }
+  if (!takeStandardFlags(context, USAGE)) return 0;
 
   const config = loadConfig(resolveConfigPaths());
   const model = gatewayModel(config);

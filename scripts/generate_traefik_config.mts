@@ -6,12 +6,10 @@
 // Traefik CT stays with the caller (sync all).
 
 import path from 'node:path';
-import { runMain, withHostLock } from '../lib/main.mts';
+import { runMain, takeStandardFlags, withHostLock } from '../lib/main.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
 import { DYNAMIC_RELATIVE, renderTraefikDynamic } from '../lib/gateway/traefik.mts';
 import { writeFileAtomic } from '../lib/fs.mts';
-import { configureRunner } from '../lib/runner.mts';
-import { UsageError } from '../lib/errors.mts';
 import { debug, info, success, warn } from '../lib/log.mts';
 
 const USAGE = `Usage: generate_traefik_config.sh [--dry-run]
@@ -23,15 +21,7 @@ Writes Traefik's dynamic configuration from the manifests to
 `;
 
 await runMain('generate_traefik_config.sh', async (context) => {
-  for (const arg of context.argv) {
-    if (arg === '--dry-run') {
-      context.options.dryRun = true;
-      configureRunner({ dryRun: true });
-    } else if (arg === '-h' || arg === '--help') {
-      process.stdout.write(USAGE);
-      return 0;
-    } else throw new UsageError(`unknown argument '${arg}'`, { hint: USAGE.split('\n')[0] });
-  }
+  if (!takeStandardFlags(context, USAGE)) return 0;
 
   const config = loadConfig(resolveConfigPaths());
   info('Generating the Traefik dynamic configuration...');

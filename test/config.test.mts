@@ -17,6 +17,7 @@ import {
 } from '../lib/config.mts';
 import { ConfigError, exitCodeFor } from '../lib/errors.mts';
 import { lintSchemas, readSchemas, staleValidators } from '../lib/schema-build.mts';
+import { expectConfigError } from './helpers/errors.mts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const EXAMPLES = path.join(ROOT, 'etc');
@@ -255,7 +256,7 @@ test('changes to a file after the first read are not seen until the cache is cle
 test('a missing file names the file, the variable to set and an example', () => {
   const { paths } = tree();
   fs.rmSync(paths.stacks);
-  const err = assertThrowsConfig(() => loadConfig(paths).stacks);
+  const err = expectConfigError(() => loadConfig(paths).stacks);
   assert.is(err.file, paths.stacks);
   assert.match(err.message, /file not found/);
   assert.match(err.hint ?? '', /STACKS_CONFIG_FILE/);
@@ -545,15 +546,5 @@ test('generated validators are up to date with the schemas, and the schemas pass
   assert.equal(lintSchemas(readSchemas()), []);
 });
 
-function assertThrowsConfig(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, ConfigError);
-    return err as ConfigError;
-  }
-  assert.unreachable('expected a ConfigError');
-  throw new Error('unreachable');
-}
 
 test.run();

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parse as parseYaml } from 'yaml';
 import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { ConfigError, UsageError } from '../lib/errors.mts';
+import { UsageError } from '../lib/errors.mts';
 import type { HypervisorConfig, VmManifest } from '../lib/config-types.mts';
 import { vmSpec, startupValue, type VmSpec } from '../lib/vm/spec.mts';
 import { createFromImageOptions, desiredOptions, diffAsOptions, diffOptions, net0Value, parseSize, resizePlan } from '../lib/vm/options.mts';
@@ -20,6 +20,7 @@ import { withoutSecrets } from '../lib/redact.mts';
 import { parseVmManagerArgs } from '../lib/vm/args.mts';
 import { assertGolden } from './helpers/golden.mts';
 import { tmpDir, writeExecutable } from './helpers/tmp.mts';
+import { expectConfigError } from './helpers/errors.mts';
 
 const etc = path.join(PROJECT_ROOT, 'etc');
 const exampleVm = (): VmManifest => JSON.parse(fs.readFileSync(path.join(etc, 'phoenix_vm_configs.json'), 'utf8')) as VmManifest;
@@ -36,16 +37,6 @@ function entry(vm: VmManifest, vmid: number): Record<string, unknown> {
   return vm.vms.find((v) => v.vmid === vmid) as unknown as Record<string, unknown>;
 }
 
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, ConfigError);
-    return err as ConfigError;
-  }
-  assert.unreachable('expected a ConfigError');
-  throw new Error('unreachable');
-}
 
 // ---------------------------------------------------------------- spec
 
@@ -107,19 +98,19 @@ test('per-VM storage_pool and network_bridge win over vm_defaults; vlan_tag is v
   assert.is(s.storage, 'fast-disks');
   assert.is(s.bridge, 'vmbr1');
   assert.is(s.vlanTag, 20);
-  const bad = configError(() => spec('1002', (vm) => void Object.assign(entry(vm, 1002), { vlan_tag: 5000 })));
+  const bad = expectConfigError(() => spec('1002', (vm) => void Object.assign(entry(vm, 1002), { vlan_tag: 5000 })));
   assert.match(bad.message, /\/vms\/2\/vlan_tag/);
 });
 
 test('keys the bash ignored and vm-manager cannot honour are refused, naming the key', () => {
-  assert.match(configError(() => spec('1001', (vm) => void (entry(vm, 1001).qm_options = ['--balloon 0']))).message, /at \/vms\/1\/qm_options: qm_options is not supported/);
-  assert.match(configError(() => spec('1001', (vm) => void (entry(vm, 1001).count = 3))).message, /\/vms\/1\/count: count 3 is not supported/);
-  assert.match(configError(() => spec('1001', (vm) => void (entry(vm, 1001).iptables_rules = ['-A INPUT -j DROP']))).message, /iptables_rules/);
+  assert.match(expectConfigError(() => spec('1001', (vm) => void (entry(vm, 1001).qm_options = ['--balloon 0']))).message, /at \/vms\/1\/qm_options: qm_options is not supported/);
+  assert.match(expectConfigError(() => spec('1001', (vm) => void (entry(vm, 1001).count = 3))).message, /\/vms\/1\/count: count 3 is not supported/);
+  assert.match(expectConfigError(() => spec('1001', (vm) => void (entry(vm, 1001).iptables_rules = ['-A INPUT -j DROP']))).message, /iptables_rules/);
   assert.ok(spec('1001', (vm) => void (entry(vm, 1001).count = 1)), 'count 1 is what one entry is anyway');
-  assert.match(configError(() => spec('1001', (vm) => void (entry(vm, 1001).snapshots = { 'pre-features': 'not a name' }))).message, /snapshots\/pre-features/);
-  assert.match(configError(() => spec('9000', (vm) => void (entry(vm, 9000).snapshots = { 'post-features': 'done' }))).message, /template cannot keep snapshots/);
-  assert.match(configError(() => spec('1001', (vm) => void ((entry(vm, 1001).network_config as Record<string, unknown>).gw = undefined))).message, /needs a gateway/);
-  assert.match(configError(() => spec('4242')).message, /VM 4242 not found in configuration/);
+  assert.match(expectConfigError(() => spec('1001', (vm) => void (entry(vm, 1001).snapshots = { 'pre-features': 'not a name' }))).message, /snapshots\/pre-features/);
+  assert.match(expectConfigError(() => spec('9000', (vm) => void (entry(vm, 9000).snapshots = { 'post-features': 'done' }))).message, /template cannot keep snapshots/);
+  assert.match(expectConfigError(() => spec('1001', (vm) => void ((entry(vm, 1001).network_config as Record<string, unknown>).gw = undefined))).message, /needs a gateway/);
+  assert.match(expectConfigError(() => spec('4242')).message, /VM 4242 not found in configuration/);
 });
 
 test('startup: boot_order and boot_delay, never an empty up=', () => {
