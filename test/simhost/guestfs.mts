@@ -178,7 +178,18 @@ export interface RunOptions {
   stdin?: Buffer;
   /** Inside a shell builtins like `command` exist; as a bare exec they do not. */
   inShell?: boolean;
+  /** The simulator's state directory, for programs whose state outlives one guest (a swarm, a CA). */
+  root?: string;
 }
+
+/**
+ * A program the simulator emulates inside guests (step, docker, ...), by
+ * its base name. Each lives in its own module under `programs/` and is
+ * registered in `programs/index.mts`; an unregistered name still succeeds
+ * and is only recorded.
+ */
+export type GuestProgram = (g: GuestFs, args: readonly string[], options: RunOptions) => ExecResult;
+export const guestPrograms: Record<string, GuestProgram> = {};
 
 const ok = (stdout = ''): ExecResult => ({ exit: 0, stdout, stderr: '' });
 const fail = (exit: number, stderr: string, stdout = ''): ExecResult => ({ exit, stdout, stderr });
@@ -222,8 +233,12 @@ export function runCommand(g: GuestFs, argv: readonly string[], options: RunOpti
     if (!st || st.isDirectory()) return execFailure(options, program, st ? 'EACCES' : 'ENOENT');
     if ((st.mode & 0o111) === 0) return execFailure(options, program, 'EACCES');
     if (builtin) return builtin(g, args, options);
+    const emulatedByPath = guestPrograms[name];
+    if (emulatedByPath) return emulatedByPath(g, args, options);
     return ok();
   }
+  const emulated = guestPrograms[name];
+  if (emulated) return emulated(g, args, options);
   // The tree is sparse (what apt would install is not modelled), so an
   // unknown program name succeeds and is only recorded.
   return ok();

@@ -72,6 +72,7 @@ import { takeExecRule, timeScale } from './inject.mts';
 import { configPath, emptySection, listGuestIds, parsePropertyString, printPropertyString, readConfigFile, writeConfigFile, type GuestConfig } from './pveconf.mts';
 import { allocDisk, convertToBase, findVolume, freeVolume, linkedClone, listVolumes, parseVolid, setVolumeSize, storageOf, volumeForPath, volumeSize } from './storage.mts';
 import { die, loadRuntime, sleepSync, ToolExit, updateRuntime, type Runtime } from './state.mts';
+import './programs/index.mts';
 
 // ---------------------------------------------------------------------------
 // Parameter schema (pve-container's confdesc, as far as it matters here)
@@ -869,7 +870,7 @@ function exec(ctx: Ctx, vmid: string, command: string[]): void {
     sleepSync((rule.duration_ms ?? 0) * timeScale(ctx.injection));
     throw new ToolExit(rule.exit ?? 0, rule.stderr ?? '', rule.stdout ?? '');
   }
-  const result = runCommand(guestFsFor(ctx, vmid, config), command, { launcher: 'lxc-attach', vmid, ...(stdin ? { stdin } : {}) });
+  const result = runCommand(guestFsFor(ctx, vmid, config), command, { launcher: 'lxc-attach', vmid, root: ctx.root, ...(stdin ? { stdin } : {}) });
   throw new ToolExit(result.exit, result.stderr, result.stdout);
 }
 

@@ -62,6 +62,7 @@ import { freeGuestVolumes, readsStdin, removeStub } from './pct.mts';
 import { emptySection, guestKindOf, listGuestIds, parsePropertyString, readConfigFile, writeConfigFile, type GuestConfig } from './pveconf.mts';
 import { allocDisk, convertToBase, findVolume, linkedClone, listVolumes, parseVolid, setVolumeSize, storageOf, volumeForPath, volumeSize } from './storage.mts';
 import { die, loadRuntime, sleepSync, ToolExit, updateRuntime, type Runtime } from './state.mts';
+import './programs/index.mts';
 
 // ---------------------------------------------------------------------------
 // Parameter schema (a practical subset of qemu-server's confdesc)
@@ -909,7 +910,7 @@ function guestExec(ctx: Ctx, vmid: string, command: string[], opts: Record<strin
     const g = new GuestFs(guestFsDir(ctx.root, vmid));
     fs.mkdirSync(g.base, { recursive: true });
     const cmd = command.length > 0 ? command : ['sh'];
-    result = runCommand(g, cmd, { launcher: 'qemu-ga', vmid, ...(stdin ? { stdin } : (readsStdin(cmd) ? { stdin: Buffer.alloc(0) } : {})) });
+    result = runCommand(g, cmd, { launcher: 'qemu-ga', vmid, root: ctx.root, ...(stdin ? { stdin } : (readsStdin(cmd) ? { stdin: Buffer.alloc(0) } : {})) });
     if (result.exit === -1) {
       throw new ToolExit(255, result.stderr.replace(/\n?$/, '\n'));
     }

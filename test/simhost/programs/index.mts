@@ -1,0 +1,4 @@
+// Registers the programs the simulator emulates inside guests (see
+// GuestProgram in ../guestfs.mts). pct and qm import this module once; each
+// program module fills guestPrograms[<name>] when imported.
+export {};
