@@ -6,10 +6,12 @@ SHELL := bash
 NODE ?= node
 TSC := node_modules/.bin/tsc
 # Debian packages the tests and the bench use: jq (the stand-in bash scripts),
-# nginx with its stream module (`nginx -t` on the generated gateway configs),
-# strace (the bench's process counts). `make install` installs the missing
-# ones when run as root.
-DEB_PACKAGES := jq strace nginx libnginx-mod-stream
+# nginx with its stream module (`nginx -t` and real starts of the generated
+# gateway configs), openssl (the test PKIs), pebble and lego (tls-alpn-01
+# validated through the generated gateway, test/realtls), strace (the bench's
+# process counts), dnsmasq-base (`dnsmasq --test` on the generated DNS files).
+# `make install` installs the missing ones when run as root.
+DEB_PACKAGES := jq strace nginx libnginx-mod-stream openssl pebble lego dnsmasq-base
 SIM_DIR ?= $(CURDIR)/.sim
 LEGACY_DIR ?=
 

@@ -169,7 +169,16 @@ export interface HypervisorConfig {
   };
   portainer_api?: PortainerApiConfig;
   vm_defaults?: { ubuntu_release: string };
-  dns_server?: { enabled?: boolean; upstream_servers?: string[]; authoritative_zones?: string[] };
+  dns_server?: {
+    enabled?: boolean;
+    upstream_servers?: string[];
+    /** Zones answered only locally (never forwarded), besides domain_name. */
+    authoritative_zones?: string[];
+    /** Where dnsmasq answers; default 127.0.0.1, the host address and the internal bridge gateway. */
+    listen_addresses?: string[];
+    /** Extra host records; a name without a dot is <name>.<domain_name>. */
+    records?: { hostname: string; ip: string }[];
+  };
   step_ca?: {
     ctid?: GuestId;
     root_ca_name?: string;
@@ -393,7 +402,7 @@ export interface StackEnvironment {
 
 export interface StackConfig {
   description?: string;
-  /** Upstream-required but unread: the compose file is stacks/<name>/docker-compose.yml. */
+  /** The compose template, relative to this manifest's directory (default stacks/<name>/docker-compose.yml; see lib/stacks/render.mts). */
   compose_file_path?: string;
   nginx_proxy?: { hostname?: string };
   environments: Record<string, StackEnvironment>;
@@ -417,8 +426,19 @@ export interface CertificateEntry {
   owner?: string;
   permissions?: string;
   include_ca?: boolean;
-  /** Shell text run on the host after a renewal: trusted input. */
+  /**
+   * A command run on the host after the certificate changed: trusted input,
+   * split into words and run without a shell (certificate-renewal-manager).
+   */
   post_renewal_command?: string;
+  /** Lifetime requested from the CA, a Go duration (default 24h). */
+  not_after?: string;
+  /** Renew when less than this is left, a Go duration (default 12h). */
+  renew_before?: string;
+  /** Where copies of the certificate, the key and the root CA go inside the guest. */
+  guest_cert_path?: string;
+  guest_key_path?: string;
+  guest_ca_path?: string;
 }
 
 export type CertificateManifest = CertificateEntry[];

@@ -15,6 +15,7 @@ import { isDryRun } from '../runner.mts';
 import { PhoenixError } from '../errors.mts';
 import { info } from '../log.mts';
 import { guestConfig, readGuestFile, type FeatureContext } from './common.mts';
+import { onHost } from '../lxc/hostdirs.mts';
 
 /** Host copy of the root CA when the hypervisor config has no `step_ca.root_ca_file`. */
 export const DEFAULT_ROOT_CA_FILE = '/etc/phoenix/ca/root_ca.crt';
@@ -39,8 +40,9 @@ export interface RootCa {
   fingerprint: string;
 }
 
+/** The host copy of the root CA, under PHOENIX_HOST_ROOT (the simulated host's own files). */
 export function rootCaFile(context: FeatureContext): string {
-  return context.config.hypervisor.step_ca?.root_ca_file ?? DEFAULT_ROOT_CA_FILE;
+  return onHost(context.options.hostRoot, context.config.hypervisor.step_ca?.root_ca_file ?? DEFAULT_ROOT_CA_FILE);
 }
 
 export function stepCaCtid(context: FeatureContext): string {

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// hypervisor_feature_install_trusted_ca: the Phoenix root CA in the host's
+// trust store. Run by portainer-manager (sync). What it does:
+// lib/hypervisor/trusted_ca.mts.
+
+import { runMain, withHostLock } from '../../lib/main.mts';
+import { setupScriptContext } from '../../lib/hypervisor/script.mts';
+import { installHostTrustedCa } from '../../lib/hypervisor/trusted_ca.mts';
+
+const USAGE = `Usage: hypervisor_feature_install_trusted_ca.sh [HYPERVISOR_CONFIG_FILE] [--dry-run]
+
+Installs the Phoenix root CA (the host copy at step_ca.root_ca_file, copied
+from the CA container first when missing) as
+/usr/local/share/ca-certificates/phoenix_root_ca.crt and runs
+update-ca-certificates when it changed.
+
+  --dry-run   print what would change, change nothing
+`;
+
+await runMain('hypervisor_feature_install_trusted_ca.sh', async (context) => {
+  const feature = setupScriptContext(context, USAGE);
+  if (!feature) return 0;
+  await withHostLock(context, () => installHostTrustedCa(feature));
+  return 0;
+});
