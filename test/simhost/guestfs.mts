@@ -191,6 +191,14 @@ export interface RunOptions {
 export type GuestProgram = (g: GuestFs, args: readonly string[], options: RunOptions) => ExecResult;
 export const guestPrograms: Record<string, GuestProgram> = {};
 
+/**
+ * Scripts sent on stdin (`bash -s -- args`) are not interpreted; a hook may
+ * still model a lasting effect of one that succeeded (programs/packages.mts
+ * records what its apt lines install).
+ */
+export type StdinScriptHook = (g: GuestFs, script: string, args: readonly string[]) => void;
+export const stdinScriptHooks: StdinScriptHook[] = [];
+
 const ok = (stdout = ''): ExecResult => ({ exit: 0, stdout, stderr: '' });
 const fail = (exit: number, stderr: string, stdout = ''): ExecResult => ({ exit, stdout, stderr });
 
@@ -269,7 +277,15 @@ function runShell(g: GuestFs, args: readonly string[], options: RunOptions): Exe
     return ok();
   }
   // bash -s (or no arguments): the script comes on stdin and is not interpreted.
-  if (command === undefined) return ok();
+  if (command === undefined) {
+    if (options.stdin && stdinScriptHooks.length > 0) {
+      const rest = args.slice(i + 1);
+      const scriptArgs = rest[0] === '--' ? rest.slice(1) : rest;
+      const script = options.stdin.toString('utf8');
+      for (const hook of stdinScriptHooks) hook(g, script, scriptArgs);
+    }
+    return ok();
+  }
   return runCommandLine(g, command, options);
 }
 
