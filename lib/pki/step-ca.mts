@@ -1,0 +1,519 @@
+// The Step-CA container (CT 103 in the example manifests), brought to a
+// working CA from the host: its STEPPATH private, the CA name resolvable
+// inside it, the CA initialised once with passwords made on the host, the
+// step-ca service (installed by the step_ca feature) running and answering
+// its health check, one ACME provisioner, the root certificate copied to the
+// host, and a ready marker that exists only while the CA answered.
+//
+// Secrets: the CA password is generated here and exists only in the CA's
+// STEPPATH (ca_password.txt, 0600), where step-ca.service reads it. The
+// provisioner password lives on the host only (step_ca.provisioner_password_file,
+// 0600); it enters the container once, as a 0600 file that `step ca init`
+// reads and that is removed right after. Both travel by `pct push` from
+// 0600 files in a private temporary directory, never in an argument, a log
+// line or a world-readable file, and ca.json is never printed.
+//
+// Every name, address and path comes from the manifests (`step_ca.*` of the
+// hypervisor config, the CA container's addresses and mounts); the bash
+// hard-coded them all.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as pct from '../pct.mts';
+import { ConfigError, PhoenixError } from '../errors.mts';
+import { addSecret } from '../redact.mts';
+import { isDryRun, sleep, type CommandResult } from '../runner.mts';
+import { ensureDir, writeFileAtomic } from '../fs.mts';
+import { debug, info, warn } from '../log.mts';
+import { onHost } from '../lxc/hostdirs.mts';
+import type { PhoenixConfig } from '../config.mts';
+import type { LxcConfig } from '../config-types.mts';
+import type { PhoenixOptions } from '../env.mts';
+import { probe, pushContent, readGuestFile, requireRunning, runGuestCommand, type FeatureContext } from '../features/common.mts';
+import { DEFAULT_STEP_CA_CTID, parseRootCa, rootCaFile, STEP_CA_PORT, STEP_CA_ROOT_CERT, STEP_CA_STEPPATH, syncRootCaFromCa } from '../features/pki.mts';
+import { CA_CONFIG, CA_PASSWORD_FILE, SERVICE, UNIT_PATH } from '../features/step_ca.mts';
+
+/** The CA's name when `step_ca.root_ca_name` is not set (step calls the root "<name> Root CA"). */
+export const DEFAULT_CA_NAME = 'Phoenix Internal';
+/** The JWK provisioner host-side issuance uses, when `step_ca.provisioner_name` is not set. */
+export const DEFAULT_PROVISIONER_NAME = 'phoenix-admin';
+/** Host file of the provisioner password, when `step_ca.provisioner_password_file` is not set. */
+export const DEFAULT_PROVISIONER_PASSWORD_FILE = '/etc/phoenix/secrets/step_provisioner_password';
+/** The ACME provisioner's name: Traefik's resolver reaches it at /acme/acme/directory. */
+export const ACME_PROVISIONER = 'acme';
+export const ACME_CHALLENGES = ['http-01', 'tls-alpn-01'] as const;
+/** The CA password inside the CA container, where step-ca.service reads it. */
+export const CA_PASSWORD_PATH = `${STEP_CA_STEPPATH}/${CA_PASSWORD_FILE}`;
+/**
+ * Exists only while the CA last passed its health check: written after a
+ * passing check, removed when one fails. Holds the CA URL and the root
+ * fingerprint (nothing secret).
+ */
+export const READY_MARKER = `${STEP_CA_STEPPATH}/ca.ready`;
+/** The longest wait for a healthy CA, in seconds; PHOENIX_GUEST_TIMEOUT can only shorten it. */
+export const HEALTH_WAIT_CAP_SECONDS = 120;
+/** One `step` call inside the container (init generates keys; the rest are quick). */
+const STEP_INIT_TIMEOUT_MS = 5 * 60_000;
+const STEP_CALL_TIMEOUT_MS = 60_000;
+const SYSTEMCTL_TIMEOUT_MS = 120_000;
+
+export interface StepCaSettings {
+  ctid: string;
+  /** `step ca init --name`: the root becomes "<name> Root CA", the intermediate "<name> Intermediate CA". */
+  name: string;
+  /** `--dns` values: the names and addresses clients reach the CA by. */
+  dnsNames: string[];
+  /** Names that must resolve inside the CA container itself (to 127.0.0.1). */
+  localNames: string[];
+  caUrl: string;
+  provisioner: string;
+  /** Host path (inside PHOENIX_HOST_ROOT) of the provisioner password. */
+  provisionerPasswordFile: string;
+  /** Host path (inside PHOENIX_HOST_ROOT) of the root certificate copy (lib/features/pki.mts rootCaFile). */
+  rootCaFile: string;
+  /** The host directory behind STEPPATH when the container bind-mounts it. */
+  hostStepDir?: string;
+  /** Things in the manifests worth a warning (they do not stop the run). */
+  warnings: string[];
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+function staticAddresses(ct: LxcConfig): string[] {
+  return [ct.network_config, ct.secondary_network_config]
+    .map((nic) => nic?.ip?.split('/')[0])
+    .filter((ip): ip is string => ip !== undefined && IPV4.test(ip));
+}
+
+function urlHost(url: string): string | undefined {
+  try {
+    return new URL(url).hostname.replace(/^\[|\]$/g, '') || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Everything the CA needs from the manifests, checked before anything
+ * changes; a missing or contradictory value names the file and the JSON
+ * pointer.
+ */
+export function stepCaSettings(config: PhoenixConfig, options: PhoenixOptions): StepCaSettings {
+  const file = config.paths.hypervisor;
+  const step = config.hypervisor.step_ca ?? {};
+  const warnings: string[] = [];
+  const ctid = step.ctid ?? DEFAULT_STEP_CA_CTID;
+  const ct = config.lxc.lxc_configs[ctid];
+  if (!ct) {
+    throw new ConfigError(file, '/step_ca/ctid', `CT ${ctid} is not in ${config.paths.lxc}`, 'step_ca.ctid names the container that runs the CA');
+  }
+
+  const caUrl = step.ca_url ?? (step.dns_name ? `https://${step.dns_name}:${STEP_CA_PORT}` : undefined);
+  if (!caUrl) throw new ConfigError(file, '/step_ca', 'neither dns_name nor ca_url is set', 'set step_ca.dns_name (the CA host name, e.g. ca.<domain>) and optionally step_ca.ca_url');
+  const host = urlHost(caUrl);
+  if (!host) throw new ConfigError(file, '/step_ca/ca_url', `'${caUrl}' is not a URL`);
+
+  const addresses = staticAddresses(ct);
+  if (addresses.length === 0) warnings.push(`CT ${ctid} has no static IPv4 address in ${config.paths.lxc}; the CA certificate will name no address of it`);
+  const names = [...new Set([step.dns_name, IPV4.test(host) ? undefined : host].filter((n): n is string => n !== undefined && n !== ''))];
+  const dnsNames = [...new Set([...names, ...addresses, '127.0.0.1', ...(IPV4.test(host) ? [host] : [])])];
+
+  let name = DEFAULT_CA_NAME;
+  if (step.root_ca_name) {
+    const stripped = step.root_ca_name.replace(/\s+Root CA$/, '');
+    if (stripped === step.root_ca_name || stripped === '') {
+      warnings.push(`step_ca.root_ca_name '${step.root_ca_name}' does not end in ' Root CA'; step names the root '${step.root_ca_name} Root CA'`);
+    }
+    name = stripped || step.root_ca_name;
+  }
+  if (step.intermediate_ca_name && step.intermediate_ca_name !== `${name} Intermediate CA`) {
+    warnings.push(`step_ca.intermediate_ca_name '${step.intermediate_ca_name}' cannot be chosen separately; step names the intermediate '${name} Intermediate CA'`);
+  }
+
+  const mount = (ct.mount_points ?? []).find((m) => path.posix.resolve('/', m.container_path) === STEP_CA_STEPPATH);
+  return {
+    ctid,
+    name,
+    dnsNames,
+    localNames: names,
+    caUrl,
+    provisioner: step.provisioner_name ?? DEFAULT_PROVISIONER_NAME,
+    provisionerPasswordFile: onHost(options.hostRoot, step.provisioner_password_file ?? DEFAULT_PROVISIONER_PASSWORD_FILE),
+    rootCaFile: rootCaFile({ config, options }),
+    ...(mount ? { hostStepDir: onHost(options.hostRoot, mount.host_path) } : {}),
+    warnings,
+  };
+}
+
+/** `step …` inside the CA container, with STEPPATH explicit (pct exec does not promise a HOME). */
+export function stepArgv(...args: string[]): string[] {
+  return ['env', `STEPPATH=${STEP_CA_STEPPATH}`, 'step', ...args];
+}
+
+/** The `step ca init` argument vector: everything from the settings, the passwords as file paths. */
+export function initArgv(settings: StepCaSettings, provisionerPasswordPath: string): string[] {
+  return stepArgv(
+    'ca',
+    'init',
+    '--name',
+    settings.name,
+    ...settings.dnsNames.flatMap((name) => ['--dns', name]),
+    '--address',
+    `:${STEP_CA_PORT}`,
+    '--provisioner',
+    settings.provisioner,
+    '--deployment-type',
+    'standalone',
+    '--password-file',
+    CA_PASSWORD_PATH,
+    '--provisioner-password-file',
+    provisionerPasswordPath,
+    '--with-ca-url',
+    settings.caUrl,
+  );
+}
+
+export interface StepCaResult {
+  ctid: string;
+  /** One line per change made (or planned, in a dry-run). */
+  changes: string[];
+  /** The root fingerprint, when the CA exists (not in a dry-run of a first initialisation). */
+  fingerprint?: string;
+}
+
+interface Run {
+  ctid: string;
+  settings: StepCaSettings;
+  options: PhoenixOptions;
+  context: FeatureContext;
+  changes: string[];
+}
+
+/** Bring the CA container to a working, healthy CA; idempotent. */
+export async function ensureStepCa(context: FeatureContext, settings: StepCaSettings): Promise<StepCaResult> {
+  const run: Run = { ctid: settings.ctid, settings, options: context.options, context, changes: [] };
+  const { ctid, changes } = run;
+  for (const w of settings.warnings) warn(w);
+  await requireRunning(ctid);
+  if (!(await pct.test(ctid, '-f', UNIT_PATH))) {
+    throw new PhoenixError(`${UNIT_PATH} is missing in CT ${ctid}`, { hint: `the step_ca feature installs step-ca and its unit; list "step_ca" in the features of CT ${ctid}` });
+  }
+
+  await ensureStepPath(run);
+  await ensureHostsEntries(run);
+
+  const initialised = await pct.test(ctid, '-f', CA_CONFIG);
+  if (initialised) {
+    info(`the CA in CT ${ctid} is already initialised (${CA_CONFIG})`);
+    await checkExistingSecrets(run);
+  } else {
+    await initialiseCa(run);
+  }
+
+  // After `step ca init` the unit's start condition (ca.json) holds for the first time.
+  let serviceChanged = false;
+  if (!initialised) {
+    await systemctl(run, ['restart', SERVICE], 'starting step-ca on its new CA');
+    changes.push('started step-ca');
+    serviceChanged = true;
+  } else if ((await probe(ctid, ['systemctl', 'is-active', '--quiet', SERVICE])).code !== 0) {
+    await systemctl(run, ['start', SERVICE], 'starting step-ca');
+    changes.push('started step-ca');
+    serviceChanged = true;
+  }
+  if ((await probe(ctid, ['systemctl', 'is-enabled', '--quiet', SERVICE])).code !== 0) {
+    await systemctl(run, ['enable', SERVICE], 'enabling step-ca');
+    changes.push('enabled step-ca');
+  }
+
+  if (isDryRun() && serviceChanged) {
+    // Nothing was started, so there is nothing to ask yet; say what would follow.
+    info(`DRY-RUN: would wait for step-ca in CT ${ctid} to pass 'step ca health', add the ACME provisioner '${ACME_PROVISIONER}' if missing, copy the root CA to ${settings.rootCaFile} and write ${READY_MARKER}`);
+    changes.push(`add the ACME provisioner '${ACME_PROVISIONER}' if missing`, `copy the root CA to ${settings.rootCaFile}`, `write ${READY_MARKER}`);
+    return { ctid, changes };
+  }
+
+  await requireHealthy(run);
+  if (await ensureAcmeProvisioner(run)) {
+    // ca.json changed; step-ca reads it only when it starts.
+    await systemctl(run, ['restart', SERVICE], 'restarting step-ca for its new provisioner');
+    changes.push('restarted step-ca');
+    if (isDryRun()) return { ctid, changes };
+    await requireHealthy(run);
+  }
+
+  const synced = await syncRootCaFromCa(run.context, ctid);
+  if (synced === 'created' || synced === 'changed') changes.push(`copied the root CA to ${settings.rootCaFile}`);
+  const rootPem = isDryRun() || synced === 'absent' ? await readGuestFile(ctid, STEP_CA_ROOT_CERT) : fs.readFileSync(settings.rootCaFile, 'utf8');
+  if (rootPem === undefined) throw new PhoenixError(`CT ${ctid} has a CA but no ${STEP_CA_ROOT_CERT}`);
+  const { fingerprint } = await parseRootCa(rootPem, `${STEP_CA_ROOT_CERT} of CT ${ctid}`);
+  await writeReadyMarker(run, fingerprint);
+  return { ctid, changes, fingerprint };
+}
+
+// ---------------------------------------------------------------- STEPPATH and names
+
+/**
+ * STEPPATH, mode 0700. When it is a bind mount the host directory is the
+ * one to fix (lxc-manager creates it 0755 and leaves its mode alone);
+ * otherwise it is made inside the container.
+ */
+async function ensureStepPath(run: Run): Promise<void> {
+  const { ctid, settings, changes } = run;
+  const hostDir = settings.hostStepDir;
+  if (hostDir !== undefined && fs.existsSync(hostDir) && fs.statSync(hostDir).isDirectory()) {
+    if (ensureDir(hostDir, 0o700) !== 'unchanged') changes.push(`made ${hostDir} (STEPPATH of CT ${ctid}) private (0700)`);
+    return;
+  }
+  if (!(await pct.test(ctid, '-d', STEP_CA_STEPPATH))) {
+    await runGuestCommand(ctid, ['mkdir', '-p', STEP_CA_STEPPATH], step('creating STEPPATH'));
+    await runGuestCommand(ctid, ['chmod', '0700', STEP_CA_STEPPATH], step('making STEPPATH private'));
+    changes.push(`created ${STEP_CA_STEPPATH} (0700)`);
+    return;
+  }
+  const mode = (await probe(ctid, ['stat', '-c', '%a', STEP_CA_STEPPATH])).stdout.trim();
+  if (mode === '700') return;
+  // An unreadable answer counts as wrong: the directory holds the CA keys.
+  await runGuestCommand(ctid, ['chmod', '0700', STEP_CA_STEPPATH], step('making STEPPATH private'));
+  changes.push(`made ${STEP_CA_STEPPATH} private (0700${/^[0-7]{3,4}$/.test(mode) ? `, was ${mode}` : ''})`);
+}
+
+function step(label: string): { feature: string; label: string } {
+  return { feature: 'step-ca', label };
+}
+
+/** Whether /etc/hosts text maps `name` (comments ignored). */
+export function hostsHasName(hosts: string, name: string): boolean {
+  return hosts.split('\n').some((line) => {
+    const words = line.replace(/#.*$/, '').trim().split(/\s+/);
+    return words.length > 1 && words.slice(1).some((w) => w.toLowerCase() === name.toLowerCase());
+  });
+}
+
+/** The CA's own names resolve to loopback inside its container (the health check uses the CA URL). */
+async function ensureHostsEntries(run: Run): Promise<void> {
+  const { ctid, settings, changes } = run;
+  if (settings.localNames.length === 0) return;
+  const current = (await readGuestFile(ctid, '/etc/hosts')) ?? '';
+  const missing = settings.localNames.filter((name) => !hostsHasName(current, name));
+  if (missing.length === 0) return;
+  const text = `${current}${current === '' || current.endsWith('\n') ? '' : '\n'}${missing.map((name) => `127.0.0.1 ${name}\n`).join('')}`;
+  await pushContent(ctid, '/etc/hosts', text, { ...step('adding the CA name to /etc/hosts'), perms: '0644' });
+  changes.push(`mapped ${missing.join(', ')} to 127.0.0.1 in /etc/hosts`);
+}
+
+// ---------------------------------------------------------------- secrets and init
+
+/**
+ * The provisioner password from its host file (made private when it is
+ * not), created (0600, directory 0700) when missing and `create` is set;
+ * undefined when missing and not to be created.
+ */
+function ensureProvisionerPassword(run: Run, create: true): string;
+function ensureProvisionerPassword(run: Run, create: boolean): string | undefined;
+function ensureProvisionerPassword(run: Run, create: boolean): string | undefined {
+  const file = run.settings.provisionerPasswordFile;
+  let text: string | undefined;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new PhoenixError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (text !== undefined) {
+    const password = text.replace(/[\r\n]+$/, '');
+    if (password === '') throw new PhoenixError(`${file} is empty`, { hint: 'remove it to have a new provisioner password generated, or put the password in it' });
+    addSecret(password);
+    const mode = fs.statSync(file).mode & 0o777;
+    if (mode !== 0o600) {
+      writeFileAtomic(file, text, { mode: 0o600 });
+      run.changes.push(`made ${file} private (0600, was ${mode.toString(8)})`);
+    }
+    return password;
+  }
+  if (!create) return undefined;
+  const password = crypto.randomBytes(32).toString('base64');
+  addSecret(password);
+  const dir = path.dirname(file);
+  if (!isDryRun() && !fs.existsSync(dir)) {
+    // Only the secrets directory itself is private; its parents stay searchable (the root CA copy lives beside it).
+    fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 });
+    ensureDir(dir, 0o700);
+  }
+  writeFileAtomic(file, `${password}\n`, { mode: 0o600, dirMode: 0o700 });
+  run.changes.push(`generated the provisioner password in ${file} (0600)`);
+  return password;
+}
+
+/**
+ * `step ca init` in the container. The CA password is made here and pushed
+ * to its one home; the provisioner password comes from the host file and
+ * is in the container only while init runs.
+ */
+async function initialiseCa(run: Run): Promise<void> {
+  const { ctid, settings, changes } = run;
+  const provisionerPassword = ensureProvisionerPassword(run, true);
+  const caPassword = crypto.randomBytes(32).toString('base64');
+  addSecret(caPassword);
+  const guestTemp = `/root/.phoenix-provisioner-password.${crypto.randomBytes(6).toString('hex')}`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'phoenix-stepca-'));
+  try {
+    fs.chmodSync(dir, 0o700);
+    const caFile = path.join(dir, 'ca_password.txt');
+    const provisionerFile = path.join(dir, 'provisioner_password');
+    fs.writeFileSync(caFile, `${caPassword}\n`, { mode: 0o600 });
+    fs.writeFileSync(provisionerFile, `${provisionerPassword}\n`, { mode: 0o600 });
+    info(`initialising the CA '${settings.name}' in CT ${ctid} (names: ${settings.dnsNames.join(', ')}; provisioner ${settings.provisioner})`);
+    await pushSecret(ctid, caFile, CA_PASSWORD_PATH, 'placing the CA password');
+    changes.push(`generated the CA password in ${CA_PASSWORD_PATH} (0600)`);
+    await pushSecret(ctid, provisionerFile, guestTemp, 'handing the provisioner password to step ca init');
+    try {
+      await runGuestCommand(ctid, initArgv(settings, guestTemp), { ...step('step ca init'), timeoutMs: STEP_INIT_TIMEOUT_MS });
+    } finally {
+      const removed = await pct.exec(ctid, ['rm', '-f', guestTemp], { allowFailure: true, quiet: true }).catch((err: unknown) => err as Error);
+      if (removed instanceof Error || removed.code !== 0) warn(`could not remove ${guestTemp} in CT ${ctid}; remove it by hand (it holds the provisioner password)`);
+    }
+    changes.push(`initialised the CA '${settings.name}' (provisioner ${settings.provisioner})`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function pushSecret(ctid: string, hostFile: string, guestPath: string, label: string): Promise<void> {
+  try {
+    await pct.push(ctid, hostFile, guestPath, { perms: '0600' });
+  } catch (err) {
+    throw new PhoenixError(`step-ca: ${label} failed in CT ${ctid}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** An initialised CA cannot start without its password; the host-side issuer needs the provisioner password. */
+async function checkExistingSecrets(run: Run): Promise<void> {
+  const { ctid, settings } = run;
+  if (!(await pct.test(ctid, '-s', CA_PASSWORD_PATH))) {
+    throw new PhoenixError(`CT ${ctid} has a CA (${CA_CONFIG}) but no ${CA_PASSWORD_PATH}, so step-ca cannot start`, {
+      hint: `restore ${CA_PASSWORD_FILE} from a backup of the CA directory (the CA keys are encrypted with it), or move ${STEP_CA_STEPPATH} aside to have a new CA made`,
+    });
+  }
+  if (ensureProvisionerPassword(run, false) === undefined) {
+    warn(`${settings.provisionerPasswordFile} does not exist: the CA was initialised with a provisioner password this host no longer has, so certificate-renewal-manager cannot issue certificates until it is restored`);
+  }
+}
+
+// ---------------------------------------------------------------- service and health
+
+async function systemctl(run: Run, args: string[], label: string): Promise<void> {
+  await runGuestCommand(run.ctid, ['systemctl', ...args], { ...step(label), timeoutMs: SYSTEMCTL_TIMEOUT_MS });
+}
+
+function healthArgv(settings: StepCaSettings): string[] {
+  return stepArgv('ca', 'health', '--ca-url', settings.caUrl, '--root', STEP_CA_ROOT_CERT);
+}
+
+function lastLines(result: CommandResult, n = 3): string {
+  return (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-n).join(' | ');
+}
+
+/**
+ * Wait for `step ca health` to answer ok, polling every PHOENIX_POLL_INTERVAL_MS
+ * for at most HEALTH_WAIT_CAP_SECONDS (less when PHOENIX_GUEST_TIMEOUT is
+ * lower). On failure the ready marker goes and the error says what the
+ * last check answered; the unit's status and journal tail are logged.
+ */
+async function requireHealthy(run: Run): Promise<void> {
+  const { ctid, settings, options } = run;
+  const waitMs = Math.min(options.guestTimeoutSeconds, HEALTH_WAIT_CAP_SECONDS) * 1000;
+  const deadline = Date.now() + waitMs;
+  let attempt = 0;
+  let last: CommandResult | undefined;
+  for (;;) {
+    attempt += 1;
+    last = await pct.exec(ctid, healthArgv(settings), { mutating: false, allowFailure: true, quiet: true, timeoutMs: Math.max(1000, Math.min(STEP_CALL_TIMEOUT_MS, deadline - Date.now())) });
+    if (last.code === 0 && /\bok\b/.test(last.stdout)) {
+      info(`step-ca in CT ${ctid} answers at ${settings.caUrl} (health ok${attempt > 1 ? ` after ${attempt} checks` : ''})`);
+      return;
+    }
+    if (Date.now() + options.pollIntervalMs > deadline) break;
+    debug(`step ca health in CT ${ctid}: ${lastLines(last, 1) || `exit ${last.code}`}; checking again in ${options.pollIntervalMs} ms`);
+    await sleep(options.pollIntervalMs);
+  }
+  await clearReadyMarker(run);
+  for (const argv of [['systemctl', 'status', SERVICE, '--no-pager'], ['journalctl', '-u', SERVICE, '-n', '20', '--no-pager']]) {
+    const diag = await probe(ctid, argv);
+    const text = (diag.stdout || diag.stderr).trim();
+    if (text) info(`${argv.join(' ')} in CT ${ctid}:\n${text}`);
+  }
+  throw new PhoenixError(
+    `step-ca in CT ${ctid} did not pass its health check at ${settings.caUrl} within ${Math.round(waitMs / 1000)} s (${attempt} checks); last answer: ${lastLines(last) || `exit ${last.code}`}`,
+    { hint: `look at 'journalctl -u ${SERVICE}' in CT ${ctid}; ${READY_MARKER} is removed until the CA answers` },
+  );
+}
+
+// ---------------------------------------------------------------- ACME provisioner
+
+interface ListedProvisioner {
+  type?: string;
+  name?: string;
+}
+
+export function parseProvisionerList(stdout: string): ListedProvisioner[] {
+  const parsed = JSON.parse(stdout) as unknown;
+  if (!Array.isArray(parsed)) throw new Error('not a JSON array');
+  return parsed as ListedProvisioner[];
+}
+
+/** Add the ACME provisioner unless the CA lists it; returns whether ca.json changed. */
+async function ensureAcmeProvisioner(run: Run): Promise<boolean> {
+  const { ctid, settings, changes } = run;
+  const listed = await pct.exec(ctid, stepArgv('ca', 'provisioner', 'list', '--ca-url', settings.caUrl, '--root', STEP_CA_ROOT_CERT), {
+    mutating: false,
+    allowFailure: true,
+    quiet: true,
+    timeoutMs: STEP_CALL_TIMEOUT_MS,
+  });
+  // The bash meant to treat a failed list as "no provisioners" (and never could); a failed list is an error here.
+  if (listed.code !== 0) throw new PhoenixError(`cannot list the provisioners of the CA in CT ${ctid}: ${lastLines(listed) || `exit ${listed.code}`}`);
+  let provisioners: ListedProvisioner[];
+  try {
+    provisioners = parseProvisionerList(listed.stdout);
+  } catch (err) {
+    throw new PhoenixError(`'step ca provisioner list' in CT ${ctid} did not print a JSON array: ${(err as Error).message}`);
+  }
+  const existing = provisioners.find((p) => p.name === ACME_PROVISIONER);
+  if (existing) {
+    if ((existing.type ?? '').toUpperCase() !== 'ACME') {
+      throw new PhoenixError(`the CA in CT ${ctid} has a provisioner named '${ACME_PROVISIONER}' of type ${existing.type ?? 'unknown'}, not ACME`, { hint: `remove it with 'step ca provisioner remove ${ACME_PROVISIONER}' in CT ${ctid}` });
+    }
+    debug(`the CA in CT ${ctid} has its ACME provisioner '${ACME_PROVISIONER}'`);
+    return false;
+  }
+  await runGuestCommand(
+    ctid,
+    stepArgv('ca', 'provisioner', 'add', ACME_PROVISIONER, '--type', 'ACME', ...ACME_CHALLENGES.flatMap((c) => ['--challenge', c]), '--ca-config', CA_CONFIG),
+    { ...step(`adding the ACME provisioner '${ACME_PROVISIONER}'`), timeoutMs: STEP_CALL_TIMEOUT_MS },
+  );
+  changes.push(`added the ACME provisioner '${ACME_PROVISIONER}' (${ACME_CHALLENGES.join(', ')})`);
+  return true;
+}
+
+// ---------------------------------------------------------------- ready marker
+
+export function readyMarkerText(caUrl: string, fingerprint: string): string {
+  return `ca_url=${caUrl}\nroot_fingerprint=${fingerprint}\n`;
+}
+
+async function writeReadyMarker(run: Run, fingerprint: string): Promise<void> {
+  const { ctid, settings, changes } = run;
+  const text = readyMarkerText(settings.caUrl, fingerprint);
+  if ((await readGuestFile(ctid, READY_MARKER)) === text) return;
+  await pushContent(ctid, READY_MARKER, text, { ...step('writing the ready marker'), perms: '0644' });
+  changes.push(`wrote ${READY_MARKER}`);
+}
+
+async function clearReadyMarker(run: Run): Promise<void> {
+  if (!(await pct.test(run.ctid, '-e', READY_MARKER))) return;
+  const removed = await pct.exec(run.ctid, ['rm', '-f', READY_MARKER], { allowFailure: true, quiet: true });
+  if (removed.code === 0) warn(`removed ${READY_MARKER} in CT ${run.ctid}: the CA does not answer`);
+  else warn(`could not remove ${READY_MARKER} in CT ${run.ctid}: ${lastLines(removed)}`);
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// Port of bin/phoenix_hypervisor_lxc_103.sh, the Step-CA container's
+// application script. lxc-manager runs it on the host as
+// `phoenix_hypervisor_lxc_103.sh <CTID>`; it works on the container through
+// pct (the bash ran inside it, logging into the shared CA directory).
+// What it does: lib/pki/step-ca.mts. Exit 0 when the CA is initialised,
+// healthy and its root copied to the host; 1 (or the failing command's
+// status) otherwise.
+
+import { runMain, withHostLock } from '../lib/main.mts';
+import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
+import { configureRunner } from '../lib/runner.mts';
+import { UsageError } from '../lib/errors.mts';
+import { success } from '../lib/log.mts';
+import { ensureStepCa, stepCaSettings } from '../lib/pki/step-ca.mts';
+
+const NAME = 'phoenix_hypervisor_lxc_103.sh';
+const USAGE = `Usage: ${NAME} [--dry-run] [CTID]
+
+Initialises the Step-CA in its container (step_ca.ctid of the hypervisor
+config, default 103) if it is not yet, starts step-ca, waits for its health
+check, adds the ACME provisioner 'acme' once, copies the root certificate to
+step_ca.root_ca_file on the host and writes the ready marker. A second run
+on a healthy CA changes nothing.
+
+  CTID        the container lxc-manager is building; must be step_ca.ctid
+  --dry-run   print what would change, change nothing
+  -h, --help  this text
+`;
+
+await runMain(NAME, async (context) => {
+  const operands: string[] = [];
+  for (const arg of context.argv) {
+    if (arg === '-h' || arg === '--help') {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (arg === '--dry-run') {
+      context.options.dryRun = true;
+      configureRunner({ dryRun: true });
+    } else if (arg.startsWith('-')) {
+      throw new UsageError(`unknown option '${arg}'`, { hint: USAGE.split('\n')[0] });
+    } else {
+      operands.push(arg);
+    }
+  }
+  if (operands.length > 1) throw new UsageError(`expected at most one CTID, got ${operands.join(' ')}`, { hint: USAGE.split('\n')[0] });
+
+  const config = loadConfig(resolveConfigPaths());
+  const settings = stepCaSettings(config, context.options);
+  const ctid = operands[0] ?? settings.ctid;
+  if (ctid !== settings.ctid) {
+    throw new UsageError(`CT ${ctid} is not the CA container: step_ca.ctid is ${settings.ctid}`, {
+      hint: `this script belongs to the container named by step_ca.ctid in ${config.paths.hypervisor}`,
+    });
+  }
+
+  const result = await withHostLock(context, () => ensureStepCa({ config, options: context.options }, settings));
+  const about = result.fingerprint ? ` (root fingerprint ${result.fingerprint})` : '';
+  if (result.changes.length === 0) success(`Step-CA in CT ${ctid} is initialised and healthy; nothing to change${about}`);
+  else if (context.options.dryRun) success(`DRY-RUN: Step-CA in CT ${ctid}: ${result.changes.length} change(s) planned: ${result.changes.join('; ')}`);
+  else success(`Step-CA in CT ${ctid} is ready${about}: ${result.changes.join('; ')}`);
+  return 0;
+});
