@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Port of bin/hypervisor_setup/hypervisor_feature_setup_auto_renewal.sh
+// (setup step 16): renew the certificates every hour. Installs the systemd
+// timer phoenix-cert-renewal.timer (and its service) where the bash wrote an
+// /etc/cron.d job. What the units hold: lib/hypervisor/auto-renewal.mts.
+
+import { runMain, withHostLock } from '../../lib/main.mts';
+import { info, success } from '../../lib/log.mts';
+import { setupScriptContext } from '../../lib/hypervisor/script.mts';
+import { setupAutoRenewal, TIMER_UNIT } from '../../lib/hypervisor/auto-renewal.mts';
+
+const USAGE = `Usage: hypervisor_feature_setup_auto_renewal.sh [HYPERVISOR_CONFIG_FILE] [--dry-run]
+
+Installs and starts ${TIMER_UNIT}, which runs certificate-renewal-manager
+every hour under the host lock, and removes the hourly cron job the bash
+toolkit used instead.
+
+  --dry-run   print what would change, change nothing
+`;
+
+await runMain('hypervisor_feature_setup_auto_renewal.sh', async (context) => {
+  const setup = setupScriptContext(context, USAGE);
+  if (!setup) return 0;
+  info('Setting up automatic certificate renewal...');
+  const result = await withHostLock(context, () => setupAutoRenewal(setup.config, setup.options));
+  if (result.changes.length === 0) success(`automatic certificate renewal already in place (${TIMER_UNIT}); nothing changed`);
+  else if (context.options.dryRun) info(`DRY-RUN: ${result.changes.length} change(s) planned: ${result.changes.join('; ')}`);
+  else success(`automatic certificate renewal: ${result.changes.join('; ')}`);
+  return 0;
+});
