@@ -25,6 +25,8 @@ import {
   validateWithNginx,
 } from '../lib/gateway/nginx.mts';
 import type { GatewayMode } from '../lib/config-types.mts';
+import { traefikDynamic } from '../lib/gateway/traefik.mts';
+import { planGatewayFiles, writeGatewayFiles } from '../lib/gateway/nginx.mts';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const SCRIPT = path.join(ROOT, 'scripts', 'generate_nginx_gateway_config.mjs');
@@ -178,6 +180,34 @@ test('Traefik without a static address, or no gateway client certificate, is a c
   assert.throws(() => gatewayModel(configOf(noClient)), (err: unknown) => err instanceof ConfigError);
   const bad = baseWith(({ hv }) => (hv.gateway.passthrough_snis = ['x; include /etc/passwd']));
   assert.throws(() => gatewayModel(configOf(bad)), (err: unknown) => err instanceof PhoenixError);
+});
+
+test('what nginx passes through raw, Traefik routes on websecure (or a Swarm stack does)', () => {
+  for (const mode of ['hybrid', 'passthrough'] as const) {
+    const config = configOf(baseWith(({ hv }) => Object.assign(hv.gateway, { mode, passthrough_snis: ['ca.internal.example.org', 'whoami.internal.example.org'] })));
+    const stream = text(renderGatewayFiles(gatewayModel(config)), STREAM_RELATIVE);
+    const dynamic = traefikDynamic(config);
+    const websecureHosts = dynamic.websecure.map((route) => route.host);
+    if (mode === 'hybrid') {
+      const passed = [...stream.matchAll(/^ {4}(\S+) phoenix_traefik_websecure;$/gm)].map((m) => m[1] as string).filter((name) => !name.startsWith('~'));
+      assert.equal(passed, ['ca.internal.example.org', 'whoami.internal.example.org']);
+      assert.equal(websecureHosts, ['ca.internal.example.org']);
+      assert.ok(dynamic.notes.some((note) => note.includes('whoami.internal.example.org')), 'the other one is a Swarm stack\'s');
+    } else {
+      assert.match(stream, /listen 443;[\s\S]*proxy_pass phoenix_traefik_websecure;/);
+      assert.equal(websecureHosts, dynamic.routes.map((route) => route.host), 'every route');
+    }
+  }
+});
+
+test('planGatewayFiles/writeGatewayFiles: pending files by content and mode; a second plan has nothing pending', async () => {
+  const base = baseWith();
+  const plan = planGatewayFiles(configOf(base), base);
+  assert.equal(plan.pending.map((file) => file.relative), [NGINX_CONF_RELATIVE, SITE_RELATIVE, STREAM_RELATIVE]);
+  await writeGatewayFiles(plan, NGINX);
+  assert.equal(planGatewayFiles(configOf(base), base).pending, []);
+  fs.chmodSync(path.join(base, SITE_RELATIVE), 0o600);
+  assert.equal(planGatewayFiles(configOf(base), base).pending.map((file) => file.relative), [SITE_RELATIVE]);
 });
 
 // ---------------------------------------------------------------- the script

@@ -15,8 +15,8 @@ import { assertGolden } from './helpers/golden.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
 import { resolveOptions } from '../lib/env.mts';
 import { configureLog } from '../lib/log.mts';
-import { DYNAMIC_RELATIVE, renderTraefikDynamic } from '../lib/gateway/traefik.mts';
-import { staticConfigObject } from '../lib/features/traefik.mts';
+import { DYNAMIC_RELATIVE, STATIC_RELATIVE, renderTraefikDynamic, renderTraefikStatic } from '../lib/gateway/traefik.mts';
+import { ConfigError } from '../lib/errors.mts';
 import { caUrl } from '../lib/features/pki.mts';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -43,6 +43,13 @@ function baseWith(edit: (m: { hv: Json; lxc: Json; vm: Json }) => void = () => {
 }
 
 const configOf = (base: string) => loadConfig(resolveConfigPaths({}, { PHOENIX_BASE_DIR: base }));
+
+/** The static file as the generator renders it for the Traefik CT of `base`'s manifests. */
+async function staticOf(base: string) {
+  const config = configOf(base);
+  const context = { config, options: resolveOptions({ PHOENIX_BASE_DIR: base }) };
+  return renderTraefikStatic(context, '102', caUrl(context, '102'));
+}
 
 function validator(file: string) {
   const ajv = new Ajv({ strict: false, allErrors: true });
@@ -72,16 +79,6 @@ test('dynamic file validates against Traefik v3 file-provider schema', async () 
   assert.ok(ok, JSON.stringify(validate.errors, null, 1));
   // The schema must be able to say no: a v1-style entrypoint key is not dynamic config.
   assert.not.ok(validate({ ...parse(text), entryPoints: { mesh: { http: { tls: { clientCA: { files: ['x'] } } } } } }));
-});
-
-test('static file (the traefik feature\'s) validates against the Traefik v3 static schema', () => {
-  const validate = validator('traefik-v3.json');
-  const config = configOf(baseWith());
-  const context = { config, options: resolveOptions({ PHOENIX_BASE_DIR: '/nonexistent' }) };
-  const object = staticConfigObject(context, '102', caUrl(context, '102'));
-  assert.ok(validate(JSON.parse(JSON.stringify(object))), JSON.stringify(validate.errors, null, 1));
-  assert.equal((object as Json).entryPoints.mesh.http.tls, { options: 'mesh-mtls@file' });
-  assert.not.ok(validate({ ...object, entryPoints: { mesh: { address: ':8443', http: { tls: { clientCA: { files: ['x'] } } } } } }), 'v1 clientCA is rejected');
 });
 
 test('mTLS options, Traefik\'s own certificate, routers on mesh with tls', async () => {
@@ -123,22 +120,145 @@ test('backends follow the manifests: scheme, address, domain; dhcp is skipped, n
   assert.ok(dhcpOut.model.skipped.some((s) => /CT 103.*no static address/.test(s)));
 });
 
-test('script: writes the file, a second run is unchanged, dry-run writes nothing', () => {
+test('script: writes both files, a second run is unchanged, dry-run writes nothing', async () => {
   const base = baseWith();
   const dry = runScript(base, ['--dry-run']);
   assert.is(dry.status, 0, dry.stderr);
   assert.not.ok(fs.existsSync(path.join(base, DYNAMIC_RELATIVE)));
   assert.match(dry.stderr, /DRY-RUN: would write/);
+  assert.not.ok(fs.existsSync(path.join(base, STATIC_RELATIVE)));
   const first = runScript(base);
   assert.is(first.status, 0, first.stderr);
   const written = fs.readFileSync(path.join(base, DYNAMIC_RELATIVE), 'utf8');
   assert.ok(parse(written).tls.options['mesh-mtls']);
-  const mtime = fs.statSync(path.join(base, DYNAMIC_RELATIVE)).mtimeMs;
+  assert.is(fs.readFileSync(path.join(base, STATIC_RELATIVE), 'utf8'), (await staticOf(base)).text);
+  for (const rel of [DYNAMIC_RELATIVE, STATIC_RELATIVE]) assert.is(fs.statSync(path.join(base, rel)).mode & 0o777, 0o644, rel);
+  const mtimes = [DYNAMIC_RELATIVE, STATIC_RELATIVE].map((rel) => fs.statSync(path.join(base, rel)).mtimeMs);
   const second = runScript(base);
   assert.is(second.status, 0, second.stderr);
-  assert.match(second.stderr, /unchanged/);
-  assert.is(fs.statSync(path.join(base, DYNAMIC_RELATIVE)).mtimeMs, mtime);
+  assert.match(second.stderr, /dynamic configuration \([^)]*\) unchanged/);
+  assert.match(second.stderr, /static configuration \([^)]*\) unchanged/);
+  assert.equal([DYNAMIC_RELATIVE, STATIC_RELATIVE].map((rel) => fs.statSync(path.join(base, rel)).mtimeMs), mtimes);
   assert.is(runScript(base, ['extra']).status, 1);
+});
+
+// ---------------------------------------------------------------- static file from the template
+
+test('static file from the template and the example manifests (golden), valid for Traefik v3', async () => {
+  const { text, document } = await staticOf(baseWith());
+  assertGolden('gateway/traefik-traefik.yml', text);
+  const validate = validator('traefik-v3.json');
+  assert.ok(validate(parse(text)), JSON.stringify(validate.errors, null, 1));
+  assert.equal(parse(text), JSON.parse(JSON.stringify(document)));
+  const doc = parse(text);
+  assert.equal(Object.keys(doc.entryPoints), ['web', 'websecure', 'mesh', 'traefik']);
+  assert.equal([doc.entryPoints.web.address, doc.entryPoints.websecure.address, doc.entryPoints.mesh.address], [':80', ':443', ':8443']);
+  assert.equal(doc.entryPoints.mesh.http.tls, { options: 'mesh-mtls@file' });
+  assert.equal(doc.providers.file, { directory: '/etc/traefik/dynamic', watch: true });
+  assert.equal(doc.certificatesResolvers['step-ca'].acme, {
+    caServer: 'https://172.16.100.11:9000/acme/acme/directory',
+    caCertificates: ['/etc/traefik/certs/ca.pem'],
+    storage: '/etc/traefik/acme.json',
+    tlsChallenge: {},
+    caServerName: 'ca.internal.example.org',
+  });
+  assert.is(doc.entryPoints.websecure.http.tls.certResolver, 'step-ca');
+  assert.is(doc.providers.swarm.endpoint, 'tcp://10.0.0.21:2376');
+  assert.not.match(text, /clientCA|\$\{|insecure: true/);
+});
+
+test('static file: values follow the manifests; ACME off in mtls mode or when disabled; no Swarm manager, no swarm provider', async () => {
+  const validate = validator('traefik-v3.json');
+  const custom = parse((await staticOf(baseWith(({ hv, lxc }) => {
+    hv.gateway.mesh_port = 9443;
+    lxc.lxc_configs['102'].traefik_service.port = 8181;
+    lxc.lxc_configs['102'].bootstrap_ca_url = 'https://ca.lab.example.net:9000/';
+  }))).text);
+  assert.is(custom.entryPoints.mesh.address, ':9443');
+  assert.is(custom.entryPoints.traefik.address, ':8181');
+  assert.is(custom.certificatesResolvers['step-ca'].acme.caServer, 'https://ca.lab.example.net:9000/acme/acme/directory');
+  assert.is(custom.certificatesResolvers['step-ca'].acme.caServerName, undefined, 'a CA reached by name is verified by that name');
+  for (const edit of [(hv: Json) => (hv.gateway.mode = 'mtls'), (hv: Json) => (hv.gateway.acme_tls_alpn = false)]) {
+    const { text } = await staticOf(baseWith(({ hv }) => edit(hv)));
+    const doc = parse(text);
+    assert.ok(validate(parse(text)), JSON.stringify(validate.errors, null, 1));
+    assert.is(doc.certificatesResolvers, undefined);
+    assert.is(doc.entryPoints.websecure.http, undefined);
+    assert.not.match(text, /acme|step-ca/);
+  }
+  const noSwarm = parse((await staticOf(baseWith(({ vm }) => vm.vms.forEach((v: Json) => delete v.swarm_role)))).text);
+  assert.is(noSwarm.providers.swarm, undefined);
+  assert.equal(noSwarm.providers.file, { directory: '/etc/traefik/dynamic', watch: true });
+});
+
+test('static file: a template with an unknown placeholder, a v1 clientCA or no mesh entrypoint is refused, naming the file and the place', async () => {
+  const cases: Array<[string, (t: string) => string, RegExp]> = [
+    ['unknown placeholder', (t) => t.replace('level: INFO', 'level: "${LOG_LEVEL}"'), /\/log\/level: \$\{LOG_LEVEL\} is not a placeholder Phoenix knows/],
+    ['v1 clientCA', (t) => t.replace('        options: mesh-mtls@file', '        options: mesh-mtls@file\n        clientCA:\n          files: [/x.pem]'), /\/entryPoints\/mesh\/http\/tls\/clientCA: clientCA is Traefik v1 syntax/],
+    ['no mesh', (t) => t.replace(/  mesh:\n    address: "[^"]*"\n    http:\n      tls:\n        options: mesh-mtls@file\n/, ''), /\/entryPoints\/mesh: the template has no 'mesh' entrypoint/],
+    ['not YAML', (t) => `${t}\n  : [\n`, /not valid YAML/],
+  ];
+  const shipped = fs.readFileSync(path.join(ROOT, 'etc', 'traefik', 'traefik.yml.template'), 'utf8');
+  for (const [name, change, expected] of cases) {
+    const base = baseWith();
+    fs.mkdirSync(path.join(base, 'etc', 'traefik'), { recursive: true });
+    const template = path.join(base, 'etc', 'traefik', 'traefik.yml.template');
+    const changed = change(shipped);
+    assert.is.not(changed, shipped, `${name}: the case changes the template`);
+    fs.writeFileSync(template, changed);
+    try {
+      await staticOf(base);
+      assert.unreachable(name);
+    } catch (err) {
+      assert.instance(err, ConfigError, name);
+      assert.ok((err as Error).message.includes(template), `${name}: ${(err as Error).message}`);
+      assert.match((err as Error).message, expected, name);
+    }
+  }
+  // An operator's own template, taken from the base directory, keeps its additions.
+  const base = baseWith();
+  fs.mkdirSync(path.join(base, 'etc', 'traefik'), { recursive: true });
+  fs.writeFileSync(path.join(base, 'etc', 'traefik', 'traefik.yml.template'), shipped.replace('level: INFO', 'level: DEBUG').replace('api:', 'accessLog: {}\napi:'));
+  const own = await staticOf(base);
+  assert.is(parse(own.text).log.level, 'DEBUG');
+  assert.equal(parse(own.text).accessLog, {});
+  assert.ok(validator('traefik-v3.json')(parse(own.text)));
+});
+
+// ---------------------------------------------------------------- websecure routers
+
+test('websecure routers: hybrid routes the passthrough SNIs with the ACME resolver; passthrough routes everything; mtls none', async () => {
+  const validate = validator('traefik-v3-file-provider.json');
+  const hybrid = await renderTraefikDynamic(configOf(baseWith(({ hv }) => (hv.gateway.passthrough_snis = ['ca.internal.example.org', 'whoami.internal.example.org', 'nothing.internal.example.org']))));
+  let doc = parse(hybrid.text);
+  assert.ok(validate(JSON.parse(JSON.stringify(doc))), JSON.stringify(validate.errors, null, 1));
+  assert.equal(doc.http.routers['ca-websecure-router'], { rule: 'Host(`ca.internal.example.org`)', service: 'ca-service', entryPoints: ['websecure'], tls: { certResolver: 'step-ca' } });
+  assert.equal(Object.keys(doc.http.routers).filter((name) => name.includes('websecure')), ['ca-websecure-router']);
+  assert.ok(hybrid.model.notes.some((n) => /whoami\.internal\.example\.org: routed by the Swarm provider from the labels of stack whoami_service/.test(n)));
+  assert.ok(hybrid.model.skipped.some((n) => /nothing\.internal\.example\.org: no guest or stack/.test(n)));
+
+  const wildcard = parse((await renderTraefikDynamic(configOf(baseWith(({ hv }) => (hv.gateway.passthrough_snis = ['*.internal.example.org']))))).text);
+  assert.equal(Object.keys(wildcard.http.routers).filter((name) => name.includes('websecure')).sort(), ['ca-websecure-router', 'traefik-dashboard-websecure-router', 'worker-1-websecure-router']);
+
+  const passthrough = await renderTraefikDynamic(configOf(baseWith(({ hv }) => (hv.gateway.mode = 'passthrough'))));
+  doc = parse(passthrough.text);
+  assert.ok(validate(JSON.parse(JSON.stringify(doc))), JSON.stringify(validate.errors, null, 1));
+  for (const route of passthrough.model.routes) {
+    const router = doc.http.routers[`${route.name}-websecure-router`];
+    assert.ok(router, route.name);
+    assert.equal(router.entryPoints, ['websecure']);
+    assert.equal(router.tls, { certResolver: 'step-ca' });
+  }
+  const noAcme = parse((await renderTraefikDynamic(configOf(baseWith(({ hv }) => Object.assign(hv.gateway, { mode: 'passthrough', acme_tls_alpn: false }))))).text);
+  assert.equal(noAcme.http.routers['ca-websecure-router'].tls, {}, 'without ACME the default certificate answers');
+  const mtls = parse((await renderTraefikDynamic(configOf(baseWith(({ hv }) => (hv.gateway.mode = 'mtls'))))).text);
+  assert.equal(Object.keys(mtls.http.routers).filter((name) => name.includes('websecure')), []);
+  // Swarm stacks name the transport in their labels, so it exists even without an https backend in the file.
+  const plain = parse((await renderTraefikDynamic(configOf(baseWith(({ lxc, vm }) => {
+    delete lxc.lxc_configs['103'].traefik_service.scheme;
+    vm.vms.forEach((v: Json) => delete v.portainer_agent_hostname);
+  })))).text);
+  assert.equal(plain.http.serversTransports['internal-ca'], { insecureSkipVerify: false, rootCAs: ['/etc/traefik/certs/ca.pem'] });
 });
 
 test.run();

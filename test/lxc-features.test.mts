@@ -147,6 +147,9 @@ const env: Record<string, string> = {
   PHOENIX_LOCK_FILE: path.join(work, 'phoenix.lock'),
   PHOENIX_RECORD: recordFile,
   PHOENIX_PVE_LOCK_DELAY_MS: '10',
+  // The fixture's host files (root CA copy, bind-mount sources) are absolute
+  // paths in the test's own temp directory, not under the simulated hostfs.
+  PHOENIX_HOST_ROOT: '/',
 };
 delete env.PHOENIX_DRY_RUN;
 delete env.PHOENIX_DEBUG;
@@ -473,11 +476,17 @@ function equipTraefik(): void {
   guestWrite('102', '/var/log/traefik/.keep');
 }
 
+/** CT 102's `step ca bootstrap` answers as if CT 103 served the fixture root (no CA runs in these tests). */
+function acceptBootstrap(): void {
+  host.injectExec({ tool: 'pct', guest: 102, command: ['step', 'ca', 'bootstrap'], exit: 0, stdout: 'The root certificate has been saved in /root/.step/certs/root_ca.crt.\n' });
+}
+
 test('traefik: fresh CT 102 gets binary, directories, CA, static config, unit and a step bootstrap with the host-computed fingerprint', async () => {
   makeCt('102', { mount: [certsDir, '/etc/traefik/certs'] });
   guestWrite('102', '/usr/bin/step', '', 0o755);
   withRootCa();
   expectStdin('102', 'sha256sum -c --status -');
+  acceptBootstrap();
   const fresh = await apply('traefik', '102', { bootstrapCaUrl: 'https://172.16.100.11:9000' });
   assertStdinMatched();
   assertGolden('features/traefik-fresh.txt', `${fresh.mutating.join('\n')}\n`);
@@ -501,6 +510,7 @@ test('traefik: an equipped CT is unchanged; a changed CA or version is redone an
   fs.writeFileSync(path.join(certsDir, 'ca.pem'), ROOT_CA); // /etc/traefik/certs is the bind mount
   guestWrite('102', traefik.STEP_DEFAULTS, JSON.stringify({ 'ca-url': url, fingerprint: ROOT_CA_FINGERPRINT, root: '/root/.step/certs/root_ca.crt' }));
   host.injectExec({ tool: 'pct', guest: 102, command: ['systemctl', 'show'], stdout: serviceUp });
+  acceptBootstrap();
   const equipped = await apply('traefik', '102');
   assert.is(equipped.result.outcome, 'unchanged', equipped.result.changes.join('; '));
   assertReadOnly(equipped);
@@ -526,7 +536,7 @@ test("traefik: the static config Phoenix writes validates against Traefik v3's s
   const { default: AjvModule } = await import('ajv');
   const { parse } = await import('yaml');
   const { text, source } = await traefik.staticConfig(context(), '102', 'https://172.16.100.11:9000');
-  assert.is(source, 'the manifests');
+  assert.match(source, /etc\/traefik\/traefik\.yml\.template$/, 'the template Phoenix ships, filled from the manifests');
   const doc = parse(text) as any;
   const validate = new AjvModule.default({ strict: false, allErrors: true }).compile(JSON.parse(fs.readFileSync(TRAEFIK_SCHEMA, 'utf8')));
   // Validate a copy: ajv's type guard would narrow `doc` itself to unknown.
@@ -538,9 +548,10 @@ test("traefik: the static config Phoenix writes validates against Traefik v3's s
   assertGolden('features/traefik.yml', text.replaceAll(work, '<work>'));
 
   fs.mkdirSync(path.join(base, 'etc', 'traefik'), { recursive: true });
-  fs.writeFileSync(path.join(base, 'etc', 'traefik', 'traefik.yml.template'), 'entryPoints: {web: {address: ":80"}}\n');
+  fs.writeFileSync(path.join(base, 'etc', 'traefik', 'traefik.yml.template'), `${fs.readFileSync(path.join(PROJECT_ROOT, 'etc', 'traefik', 'traefik.yml.template'), 'utf8')}\naccessLog:\n  filePath: /var/log/traefik/access.log\n`);
   const operator = await traefik.staticConfig(context(), '102', 'https://x:9000');
-  assert.is(operator.text, 'entryPoints: {web: {address: ":80"}}\n', "the operator's template is pushed verbatim");
+  assert.is((parse(operator.text) as any).accessLog.filePath, '/var/log/traefik/access.log', "the operator's own template keeps its additions");
+  fs.rmSync(path.join(base, 'etc', 'traefik'), { recursive: true, force: true });
 });
 
 test('pki: the CA URL is the argument, else the CT key, else step_ca.ca_url, else the CA container address (never a DNS name that points at Traefik, B15)', () => {
@@ -911,6 +922,7 @@ test('scripts: no secret in calls.jsonl, the command record or the log (keys, pr
   makeCt('103');
   guestWrite('103', STEP_CA_ROOT_CERT, ROOT_CA);
   guestWrite('102', '/usr/bin/step', '', 0o755);
+  acceptBootstrap();
   issueTraefikCerts();
   for (const [feature, args] of [['traefik', ['102', 'https://172.16.100.11:9000']], ['sync_traefik_certs', ['102', '']], ['trusted_ca', ['102']]] as const) {
     const r = script(feature, [...args], { PHOENIX_DEBUG: 'true' });

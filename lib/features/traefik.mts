@@ -11,13 +11,10 @@
 // come from the certificate manager (and, where enabled, from Step-CA's ACME
 // directory through the resolver in the static configuration).
 
-import fs from 'node:fs';
-import path from 'node:path';
 import * as pct from '../pct.mts';
 import { PhoenixError } from '../errors.mts';
 import {
   changeLog,
-  guestConfig,
   guestFile,
   missingCommands,
   probe,
@@ -59,74 +56,16 @@ export const DEFAULT_API_PORT = 8080;
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
 
 /**
- * The static configuration Phoenix writes when the operator has no template
- * (DESIGN §6): entrypoints web, websecure, mesh (client certificates required
- * through the `mesh-mtls` TLS options of the dynamic file) and traefik (ping,
- * API); the file provider; the Swarm provider when a VM is the Swarm manager;
- * the Step-CA ACME resolver when the gateway passes tls-alpn-01 through. The
- * API is not served insecurely (the bash's template had `api.insecure: true`).
+ * The file for /etc/traefik/traefik.yml: the operator's template
+ * (<base>/etc/traefik/traefik.yml.template, else the one Phoenix ships) with
+ * its placeholders filled from the manifests, the same file the CT 102
+ * application script and `sync all` install. Imported lazily: the gateway
+ * module reads this feature's constants.
  */
-export function staticConfigObject(context: FeatureContext, ctid: string, ca: string): Record<string, unknown> {
-  const hv = context.config.hypervisor;
-  const meshPort = hv.gateway?.mesh_port ?? DEFAULT_MESH_PORT;
-  const apiPort = guestConfig(context, ctid)?.traefik_service?.port ?? DEFAULT_API_PORT;
-  const providers: Record<string, unknown> = { file: { directory: DYNAMIC_DIR, watch: true } };
-  const manager = context.config.vm.vms.find((vm) => vm.swarm_role === 'manager' && vm.network_config?.ip !== undefined && vm.network_config.ip !== 'dhcp');
-  if (manager?.network_config) {
-    providers.swarm = {
-      endpoint: `tcp://${manager.network_config.ip.split('/')[0]}:${SWARM_DOCKER_PORT}`,
-      exposedByDefault: false,
-      network: SWARM_NETWORK,
-      watch: true,
-      tls: { ca: CA_PEM, cert: `${CERTS_DIR}/client-cert.pem`, key: `${CERTS_DIR}/client-key.pem`, insecureSkipVerify: false },
-    };
-  }
-  const config: Record<string, unknown> = {
-    global: { checkNewVersion: false, sendAnonymousUsage: false },
-    log: { level: 'INFO' },
-    api: { dashboard: true },
-    ping: { entryPoint: 'traefik' },
-    entryPoints: {
-      web: { address: ':80' },
-      websecure: { address: ':443' },
-      mesh: { address: `:${meshPort}`, http: { tls: { options: 'mesh-mtls@file' } } },
-      traefik: { address: `:${apiPort}` },
-    },
-    providers,
-  };
-  if (hv.gateway?.acme_tls_alpn === true) {
-    config.certificatesResolvers = {
-      'step-ca': {
-        acme: {
-          caServer: `${ca.replace(/\/+$/, '')}/acme/${ACME_PROVISIONER}/directory`,
-          caCertificates: [CA_PEM],
-          storage: `${CONFIG_DIR}/acme.json`,
-          tlsChallenge: {},
-        },
-      },
-    };
-  }
-  return config;
-}
-
-/** The file for /etc/traefik/traefik.yml: the operator's template verbatim, else Phoenix's. */
 export async function staticConfig(context: FeatureContext, ctid: string, ca: string): Promise<{ text: string; source: string }> {
-  const template = path.join(context.options.baseDir, TEMPLATE_RELATIVE);
-  try {
-    return { text: fs.readFileSync(template, 'utf8'), source: template };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const { Document, visit } = await import('yaml');
-  const doc = new Document(staticConfigObject(context, ctid, ca));
-  // ":80" is a valid plain scalar in YAML 1.2 but not for every parser; quote addresses.
-  visit(doc, {
-    Scalar(_key, node) {
-      if (typeof node.value === 'string' && node.value.startsWith(':')) node.type = 'QUOTE_DOUBLE';
-    },
-  });
-  const header = `# Written by Phoenix (traefik feature) from the manifests.\n# To use your own, put it at ${template}.\n`;
-  return { text: header + doc.toString(), source: 'the manifests' };
+  const { renderTraefikStatic } = await import('../gateway/traefik.mts');
+  const { text, source } = await renderTraefikStatic(context, ctid, ca);
+  return { text, source };
 }
 
 export function unitFile(): string {

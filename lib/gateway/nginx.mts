@@ -13,6 +13,9 @@
 // the rest to https. The render functions are pure (manifests → text);
 // `validateWithNginx` is the one place that runs something: `nginx -t` on a
 // copy of the files in a temporary prefix, which changes nothing on the host.
+// `writeGatewayFiles` puts the files under <base>/etc/nginx, each atomically,
+// and only once nginx has accepted them (the generator script and the gateway
+// container's application script share it).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,6 +24,9 @@ import type { PhoenixConfig } from '../config.mts';
 import type { CertificateEntry, GatewayMode, LxcConfig } from '../config-types.mts';
 import { ConfigError, PhoenixError } from '../errors.mts';
 import { query } from '../runner.mts';
+import { writeFileAtomic } from '../fs.mts';
+import { onHost } from '../lxc/hostdirs.mts';
+import { info, warn } from '../log.mts';
 import { GUEST_CA_DIR, GUEST_CA_NAME } from '../features/trusted_ca.mts';
 import { DEFAULT_ROOT_CA_FILE } from '../features/pki.mts';
 import { DEFAULT_MESH_PORT, checkHostname, containerPath, lxcAddressFrom, serverCertificate, traefikCt } from './traefik.mts';
@@ -331,7 +337,8 @@ function readable(file: string | undefined): file is string {
  * nginx -t ignores a port already in use). Read-only for the host: it runs
  * in dry-run too. Throws with nginx's own message when the files are rejected.
  */
-export async function validateWithNginx(model: GatewayModel, files: GeneratedFile[], nginx: string): Promise<void> {
+export async function validateWithNginx(model: GatewayModel, files: GeneratedFile[], nginx: string, hostRoot = '/'): Promise<void> {
+  const hostCopy = (file: TlsFile) => (file.host === undefined ? undefined : onHost(hostRoot, file.host));
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'phoenix-nginx-t-'));
   try {
     const replacements = new Map<string, string>();
@@ -351,11 +358,14 @@ export async function validateWithNginx(model: GatewayModel, files: GeneratedFil
       [model.serverCert, model.serverKey],
       [model.clientCert, model.clientKey],
     ] as const) {
-      const pair = readable(cert.host) && readable(key.host) ? { cert: cert.host, key: key.host } : await standIn();
+      const certHost = hostCopy(cert);
+      const keyHost = hostCopy(key);
+      const pair = readable(certHost) && readable(keyHost) ? { cert: certHost, key: keyHost } : await standIn();
       replacements.set(cert.path, pair.cert);
       replacements.set(key.path, pair.key);
     }
-    replacements.set(model.rootCa.path, readable(model.rootCa.host) ? model.rootCa.host : (await standIn()).cert);
+    const rootHost = hostCopy(model.rootCa);
+    replacements.set(model.rootCa.path, readable(rootHost) ? rootHost : (await standIn()).cert);
 
     const copy = (text: string) => {
       let out = text;
@@ -389,5 +399,52 @@ export async function validateWithNginx(model: GatewayModel, files: GeneratedFil
     }
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- writing under <base>
+
+export interface GatewayFileTarget extends GeneratedFile {
+  /** Absolute path under PHOENIX_BASE_DIR. */
+  target: string;
+}
+
+export interface GatewayPlan {
+  model: GatewayModel;
+  /** PHOENIX_HOST_ROOT: where the manifest's host paths (certificates, root CA) are on this machine. */
+  hostRoot: string;
+  files: GatewayFileTarget[];
+  /** The files whose content or mode differs from what is under PHOENIX_BASE_DIR. */
+  pending: GatewayFileTarget[];
+}
+
+/** Render the three files from the manifests and compare them with what `baseDir` holds. */
+export function planGatewayFiles(config: PhoenixConfig, baseDir: string, hostRoot = '/'): GatewayPlan {
+  const model = gatewayModel(config);
+  const files = renderGatewayFiles(model).map((file) => ({ ...file, target: path.join(baseDir, file.relative) }));
+  return { model, hostRoot, files, pending: files.filter((file) => !sameFile(file.target, file.text)) };
+}
+
+/**
+ * Check the rendered files with `nginx -t` where nginx is installed here,
+ * then write every file atomically (mode 0644). A configuration nginx
+ * rejects is never written. The caller holds the host lock.
+ */
+export async function writeGatewayFiles(plan: GatewayPlan, nginx: string | undefined = findNginx()): Promise<void> {
+  if (plan.pending.length === 0) return;
+  if (nginx) {
+    await validateWithNginx(plan.model, plan.files, nginx, plan.hostRoot);
+    info('nginx -t accepted the generated configuration');
+  } else {
+    warn('nginx is not installed here: the generated configuration was not checked with nginx -t');
+  }
+  for (const file of plan.files) writeFileAtomic(file.target, file.text, { mode: 0o644 });
+}
+
+function sameFile(file: string, text: string): boolean {
+  try {
+    return fs.readFileSync(file, 'utf8') === text && (fs.statSync(file).mode & 0o7777) === 0o644;
+  } catch {
+    return false;
   }
 }

@@ -1,0 +1,125 @@
+// What the gateway (CT 101) and mesh (CT 102) application scripts share: their
+// argument contract and the few guest operations both need. Like the LXC
+// features they run on the host and act on the container through pct; every
+// look into the container is a read-only probe, so a run on an unchanged
+// container issues no mutating command and dry-run answers from real state.
+
+import * as pct from '../pct.mts';
+import { PhoenixError, UsageError } from '../errors.mts';
+import { probe, pushContent, readGuestFile } from '../features/common.mts';
+import { configureRunner } from '../runner.mts';
+import type { ScriptContext } from '../main.mts';
+
+export interface AppArgs {
+  ctid: string;
+  /** --ca-timeout <seconds>, where the script accepts it. */
+  caTimeoutSeconds?: number;
+}
+
+/**
+ * `<script> <CTID> [--dry-run] [--ca-timeout <seconds>]`, as lxc-manager
+ * calls an application script (CTID first). Returns undefined after --help.
+ */
+export function parseAppArgs(context: ScriptContext, usage: string, options: { caTimeout?: boolean } = {}): AppArgs | undefined {
+  let ctid: string | undefined;
+  let caTimeoutSeconds: number | undefined;
+  const argv = [...context.argv];
+  while (argv.length > 0) {
+    const arg = argv.shift() as string;
+    if (arg === '-h' || arg === '--help') {
+      process.stdout.write(usage);
+      return undefined;
+    }
+    if (arg === '--dry-run') {
+      context.options.dryRun = true;
+      configureRunner({ dryRun: true });
+    } else if (options.caTimeout && (arg === '--ca-timeout' || arg.startsWith('--ca-timeout='))) {
+      const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv.shift();
+      const seconds = Number(value);
+      if (value === undefined || value === '' || !Number.isFinite(seconds) || seconds < 0) {
+        throw new UsageError(`--ca-timeout needs a number of seconds, not '${value ?? ''}'`, { hint: usage.split('\n')[0] });
+      }
+      caTimeoutSeconds = seconds;
+    } else if (ctid === undefined && !arg.startsWith('-')) {
+      ctid = arg;
+    } else {
+      throw new UsageError(`unknown argument '${arg}'`, { hint: usage.split('\n')[0] });
+    }
+  }
+  if (ctid === undefined) throw new UsageError('missing CTID', { hint: usage.split('\n')[0] });
+  if (!/^[1-9]\d{2,8}$/.test(ctid)) throw new UsageError(`'${ctid}' is not a container id`, { hint: usage.split('\n')[0] });
+  return caTimeoutSeconds === undefined ? { ctid } : { ctid, caTimeoutSeconds };
+}
+
+/** A file this run installed, with what was there before (undefined: nothing). */
+export interface InstalledFile {
+  path: string;
+  previous: string | undefined;
+  perms: string;
+}
+
+/**
+ * Make files in the container hold exactly the given content with mode
+ * `perms`: each is read first (read-only) and pushed only when it differs;
+ * their directories are created in one call when something is pushed.
+ * Returns what was replaced, in order; files already right are left out.
+ */
+export async function installGuestFiles(ctid: string, files: readonly { path: string; content: string; perms: string }[], what: string): Promise<InstalledFile[]> {
+  const stale: { path: string; content: string; perms: string; previous: string | undefined }[] = [];
+  for (const file of files) {
+    const previous = await readGuestFile(ctid, file.path);
+    if (previous !== file.content) stale.push({ ...file, previous });
+  }
+  if (stale.length === 0) return [];
+  const dirs = [...new Set(stale.map((file) => file.path.slice(0, file.path.lastIndexOf('/')) || '/'))];
+  await pct.exec(ctid, ['mkdir', '-p', ...dirs], { quiet: true });
+  for (const file of stale) await pushContent(ctid, file.path, file.content, { feature: what, label: `writing ${file.path}`, perms: file.perms });
+  return stale.map((file) => ({ path: file.path, previous: file.previous, perms: file.perms }));
+}
+
+/** One file, as installGuestFiles; undefined when it was already right. */
+export async function installGuestFile(ctid: string, guestPath: string, content: string, perms: string, what: string): Promise<InstalledFile | undefined> {
+  return (await installGuestFiles(ctid, [{ path: guestPath, content, perms }], what))[0];
+}
+
+/** Which of these paths are not regular files in the container (one `ls` for all). */
+export async function missingGuestFiles(ctid: string, paths: readonly string[]): Promise<string[]> {
+  if (paths.length === 0) return [];
+  const listing = await probe(ctid, ['ls', '-d', '--', ...paths]);
+  const present = new Set(listing.stdout.split('\n').map((entry) => entry.trim()).filter(Boolean));
+  return paths.filter((file) => !present.has(file));
+}
+
+/** Put files back as they were before this run (after the service refused the new ones). */
+export async function restoreGuestFiles(ctid: string, files: readonly InstalledFile[], what: string): Promise<void> {
+  for (const file of [...files].reverse()) {
+    if (file.previous === undefined) await pct.exec(ctid, ['rm', '-f', file.path], { quiet: true });
+    else await pushContent(ctid, file.path, file.previous, { feature: what, label: `restoring ${file.path}`, perms: file.perms });
+  }
+}
+
+/** `systemctl is-active` / `is-enabled`: exit status only, read-only. */
+export async function unitIs(ctid: string, state: 'active' | 'enabled', unit: string): Promise<boolean> {
+  return (await probe(ctid, ['systemctl', `is-${state}`, '--quiet', unit])).code === 0;
+}
+
+/** The unit's last journal lines, for an error message (empty when there are none). */
+export async function journalTail(ctid: string, unit: string, lines = 20): Promise<string> {
+  const result = await probe(ctid, ['journalctl', '-u', unit, '-n', String(lines), '--no-pager']);
+  return result.code === 0 ? result.stdout.trim() : '';
+}
+
+/** Whether something (a file or a link, even a dangling one) is at a path in the container. */
+export async function guestPathPresent(ctid: string, guestPath: string): Promise<boolean> {
+  if (await pct.test(ctid, '-e', guestPath)) return true;
+  return (await probe(ctid, ['test', '-L', guestPath])).code === 0;
+}
+
+/** Fail plainly when `ctid` is not the container the manifests give this role. */
+export function requireRole(ctid: string, expected: string, role: string, why: string): void {
+  if (ctid !== expected) {
+    throw new PhoenixError(`CT ${ctid} is not the ${role}: the manifests make CT ${expected} the ${role} (${why})`, {
+      hint: `run the script for CT ${expected}, or change the manifests`,
+    });
+  }
+}
