@@ -53,11 +53,17 @@ lint typecheck: node_modules/.package-lock.json
 
 # The main job. Without Proxmox (no pveversion on PATH) it runs against the
 # simulated host in $(SIM_DIR), seeded on first use, with the example
-# manifests: LetsGo builds what is missing, then `sync all`. The simulated
-# guests run nothing, so VM features are not re-checked after a change there
+# manifests: LetsGo builds what is missing (and ends with `sync all`), then
+# `sync all` once more, which finds nothing to change. The manifests are
+# copied to $(SIM_DIR)/base, the base directory of the run, so the files sync
+# generates (etc/traefik, etc/nginx) stay out of the work tree. The simulated
+# VMs run no Portainer: a stand-in of its API (test/portainer-standin) serves
+# on 127.0.0.1 for the run and is stopped at the end. The simulated guests run
+# nothing, so VM features are not re-checked after a change there
 # (PHOENIX_SKIP_GUEST_VERIFY), and polls are short.
+SIM_BASE = $(SIM_DIR)/base
 SIM_ENV = PATH="$(CURDIR)/test/simhost/bin:$$PATH" PHOENIX_SIM_STATE="$(SIM_DIR)" PHOENIX_PVE_DIR="$(SIM_DIR)/pve" \
-	PHOENIX_BASE_DIR="$(CURDIR)" MAIN_LOG_FILE="$(SIM_DIR)/phoenix_hypervisor.log" PHOENIX_LOCK_FILE="$(SIM_DIR)/phoenix.lock" \
+	PHOENIX_BASE_DIR="$(SIM_BASE)" MAIN_LOG_FILE="$(SIM_DIR)/phoenix_hypervisor.log" PHOENIX_LOCK_FILE="$(SIM_DIR)/phoenix.lock" \
 	PHOENIX_SKIP_GUEST_VERIFY=true PHOENIX_START_RETRY_DELAY_MS=200 PHOENIX_POLL_INTERVAL_MS=200 \
 	$(if $(LEGACY_DIR),PHOENIX_LEGACY_DIR="$(LEGACY_DIR)")
 
@@ -67,7 +73,17 @@ sync: build
 	else \
 	  echo "No Proxmox VE here: running on the simulated host in $(SIM_DIR) (make sync SIM_DIR=... to move it; rm -rf it to start over)"; \
 	  $(NODE) test/simhost/seed.mjs "$(SIM_DIR)" >/dev/null; \
-	  $(SIM_ENV) $(NODE) scripts/phoenix-cli.mjs LetsGo && $(SIM_ENV) $(NODE) scripts/phoenix-cli.mjs sync all; \
+	  mkdir -p "$(SIM_BASE)" && cp -R etc "$(SIM_BASE)/"; \
+	  rm -f "$(SIM_DIR)/portainer-standin.out"; \
+	  $(NODE) test/portainer-standin/server.mjs --port 0 --max-lifetime 1800 --state "$(SIM_DIR)/portainer-standin.json" \
+	    --log "$(SIM_DIR)/portainer-standin.log" > "$(SIM_DIR)/portainer-standin.out" & standin=$$!; \
+	  trap 'kill $$standin 2>/dev/null || true' EXIT; \
+	  for _ in $$(seq 100); do grep -q '^listening ' "$(SIM_DIR)/portainer-standin.out" 2>/dev/null && break; sleep 0.1; done; \
+	  url=$$(sed -n 's/^listening //p' "$(SIM_DIR)/portainer-standin.out"); \
+	  test -n "$$url" || { echo "the Portainer API stand-in did not start"; exit 1; }; \
+	  echo "Portainer API stand-in at $$url (state in $(SIM_DIR)/portainer-standin.json)"; \
+	  $(SIM_ENV) PHOENIX_PORTAINER_URL="$$url" $(NODE) scripts/phoenix-cli.mjs LetsGo && \
+	  $(SIM_ENV) PHOENIX_PORTAINER_URL="$$url" $(NODE) scripts/phoenix-cli.mjs sync all; \
 	fi
 
 bench: build

@@ -102,7 +102,7 @@ export interface Phase {
   waves: Step[][];
   /** Guests passed over, with the reason (shown to the operator). */
   skipped: Array<{ guest: string; reason: string }>;
-  /** A follow-up the run can do without (LetsGo's sync): dropped with a warning when its script is missing. */
+  /** A follow-up the run can do without: dropped with a warning when its script is missing. */
   optional?: boolean;
 }
 
@@ -187,7 +187,8 @@ export function planGuestVerb(verb: 'create' | 'converge' | 'start' | 'stop' | '
 /**
  * LetsGo: create every guest in dependency waves, start the non-templates
  * in boot order, then one `sync all` if any guest asks for it (the bash ran
- * it after each such guest's start, and crashed before the first).
+ * it after each such guest's start, and crashed before the first). The sync
+ * is part of the plan: its script must be there before anything starts.
  */
 export function planLetsGo(graph: Graph, allIds: readonly string[], syncRequested: boolean): Phase[] {
   const creation = resolveOrder(graph, allIds);
@@ -195,6 +196,6 @@ export function planLetsGo(graph: Graph, allIds: readonly string[], syncRequeste
     { name: 'create', waves: waves(graph, creation).map((wave) => wave.map((id) => managerStep(graph, 'create', id))), skipped: [] },
     { name: 'start', waves: bootOrder(graph, allIds).map((id) => [managerStep(graph, 'start', id)]), skipped: [] },
   ];
-  if (syncRequested) phases.push({ name: 'sync', waves: [[{ script: 'managers/portainer-manager.sh', args: ['sync', 'all'] }]], skipped: [], optional: true });
+  if (syncRequested) phases.push({ name: 'sync', waves: [[{ script: 'managers/portainer-manager.sh', args: ['sync', 'all'] }]], skipped: [] });
   return phases;
 }

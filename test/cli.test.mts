@@ -215,11 +215,11 @@ test('a script the plan needs is missing: named up front, exit 127, nothing chan
   assert.equal(host.calls().filter(isMutating), []);
 });
 
-test('LetsGo without a sync script builds and starts, and says it skipped the sync', () => {
+test('LetsGo without the sync script it ends with: named up front, exit 127, nothing changed', () => {
   const r = phoenix(['LetsGo'], { PHOENIX_USE_LEGACY: pinned.filter((n) => !n.includes('portainer')).join(' ') + ' managers/portainer-manager.sh', PHOENIX_LEGACY_DIR: legacyWithout('managers/portainer-manager.sh') });
-  assert.is(r.code, 0, r.stderr);
-  assert.match(r.stderr, /skipping sync: PHOENIX_USE_LEGACY asks for the bash managers\/portainer-manager\.sh, but there is none/);
-  assert.ok(host.calls('qm').some((c) => c.argv[0] === 'start' && c.argv[1] === '1002'));
+  assert.is(r.code, 127, r.stderr);
+  assert.match(r.stderr, /cannot run this plan, nothing was changed: PHOENIX_USE_LEGACY asks for the bash managers\/portainer-manager\.sh, but there is none/);
+  assert.equal(host.calls().filter(isMutating), []);
 });
 
 test('PHOENIX_RECORD keeps the plan of a dry-run as JSON lines', () => {

@@ -88,7 +88,10 @@ fs.writeFileSync(path.join(hostfs, DAEMON_ENTRY.key_path), DAEMON_KEY, { mode: 0
 
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, any>;
 const hv = readJson(path.join(PROJECT_ROOT, 'etc', 'phoenix_hypervisor_config.json'));
-hv.step_ca.root_ca_file = path.join(pki, 'root_ca.crt');
+// The root CA copy is a host path, so it lives under the simulated host's root.
+hv.step_ca.root_ca_file = '/etc/phoenix/ca/root_ca.crt';
+fs.mkdirSync(path.join(hostfs, 'etc/phoenix/ca'), { recursive: true });
+fs.copyFileSync(path.join(pki, 'root_ca.crt'), path.join(hostfs, hv.step_ca.root_ca_file));
 hv.step_ca.provisioner_password_file = path.join(pki, 'provisioner_password');
 fs.writeFileSync(path.join(etc, 'phoenix_hypervisor_config.json'), JSON.stringify(hv, null, 2));
 const vms = readJson(path.join(PROJECT_ROOT, 'etc', 'phoenix_vm_configs.json'));
