@@ -1,37 +1,37 @@
-// LetsGo end to end on the simulated host with the ported managers, firewall
-// generator and orchestration. The features and the CT application scripts
-// are pinned to the stand-ins of test/fixtures/legacy: the simulated guests
-// run nothing, so a ported feature could not get past its own checks there,
-// and the 101-103 application scripts have no port yet.
+// LetsGo end to end on the simulated host, as `make sync` runs it: every
+// manager, feature and application script is the port, the base directory is
+// a copy of etc/, Portainer's API is the stand-in on 127.0.0.1, and the VM
+// features are not re-verified (PHOENIX_SKIP_GUEST_VERIFY: simulated guests
+// run nothing). LetsGo ends with `sync all`; a second LetsGo changes nothing.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createSimHost } from './simhost/index.mts';
 import { tmpDir } from './helpers/tmp.mts';
 import { PROJECT_ROOT } from '../lib/bridge.mts';
+import { startStandin, type Standin } from './portainer-standin/server.mts';
 
 const cli = path.join(PROJECT_ROOT, 'scripts', 'phoenix-cli.mjs');
-const fixtureBin = path.join(PROJECT_ROOT, 'test', 'fixtures', 'legacy', 'bin');
-const standIns = ['lxc_setup', 'vm_features']
-  .flatMap((dir) => fs.readdirSync(path.join(fixtureBin, dir)).filter((f) => /^(phoenix_hypervisor_feature_|feature_)/.test(f)).map((f) => `${dir}/${f}`))
-  .concat(['101', '102', '103'].map((id) => `phoenix_hypervisor_lxc_${id}.sh`));
-
 const host = createSimHost();
 const work = tmpDir();
+const base = path.join(work, 'base');
+fs.cpSync(path.join(PROJECT_ROOT, 'etc'), path.join(base, 'etc'), { recursive: true });
+let standin: Standin;
+
 const env: Record<string, string> = {
   ...host.env,
-  PHOENIX_BASE_DIR: PROJECT_ROOT,
+  PHOENIX_BASE_DIR: base,
   MAIN_LOG_FILE: path.join(work, 'phoenix.log'),
   PHOENIX_LOCK_FILE: path.join(work, 'phoenix.lock'),
-  PHOENIX_LEGACY_DIR: path.join(PROJECT_ROOT, 'test', 'fixtures', 'legacy'),
-  PHOENIX_USE_LEGACY: standIns.join(' '),
+  PHOENIX_SKIP_GUEST_VERIFY: 'true',
   PHOENIX_START_RETRY_DELAY_MS: '100',
   PHOENIX_POLL_INTERVAL_MS: '100',
+  NO_SPINNER: '1',
 };
-for (const key of ['HYPERVISOR_CONFIG_FILE', 'LXC_CONFIG_FILE', 'VM_CONFIG_FILE', 'PHOENIX_DRY_RUN']) delete env[key];
+for (const key of ['HYPERVISOR_CONFIG_FILE', 'LXC_CONFIG_FILE', 'VM_CONFIG_FILE', 'PHOENIX_DRY_RUN', 'PHOENIX_USE_LEGACY', 'PHOENIX_LEGACY_DIR']) delete env[key];
 
 interface Recorded {
   script: string;
@@ -41,14 +41,27 @@ interface Recorded {
   skipped: boolean;
 }
 
-function letsGo(record: string): { code: number; stderr: string; commands: Recorded[] } {
-  const r = spawnSync(process.execPath, [cli, 'LetsGo'], { env: { ...env, PHOENIX_RECORD: record }, encoding: 'utf8' });
-  const commands = fs.existsSync(record) ? fs.readFileSync(record, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Recorded) : [];
-  return { code: r.status ?? -1, stderr: r.stderr, commands };
+/** Async, so the in-process Portainer stand-in keeps answering while LetsGo runs. */
+function letsGo(record: string): Promise<{ code: number; stderr: string; commands: Recorded[] }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, 'LetsGo'], { env: { ...env, PHOENIX_PORTAINER_URL: standin.url, PHOENIX_RECORD: record }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const commands = fs.existsSync(record) ? fs.readFileSync(record, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Recorded) : [];
+      resolve({ code: code ?? -1, stderr, commands });
+    });
+  });
 }
 
-test('LetsGo builds and starts every guest from nothing; a second run changes nothing', () => {
-  const first = letsGo(path.join(work, 'first.jsonl'));
+test.before(async () => {
+  standin = await startStandin({ port: 0, maxLifetimeSeconds: 600 });
+});
+
+test('LetsGo builds, starts and synchronises every guest from nothing; a second run changes nothing', async () => {
+  const first = await letsGo(path.join(work, 'first.jsonl'));
   assert.is(first.code, 0, first.stderr.split('\n').filter((l) => /ERROR/.test(l)).join('\n'));
   for (const id of ['103', '101', '102']) assert.is(host.run('pct', ['status', id]).stdout.trim(), 'status: running', `CT ${id}`);
   for (const id of ['1001', '1002']) assert.is(host.run('qm', ['status', id]).stdout.trim(), 'status: running', `VM ${id}`);
@@ -57,12 +70,29 @@ test('LetsGo builds and starts every guest from nothing; a second run changes no
   for (const id of ['101', '102', '103', '1001', '1002']) assert.ok(fs.existsSync(path.join(host.stateDir, 'pve', 'firewall', `${id}.fw`)), `${id}.fw written`);
   // Every command of every process of the run went through the runner and was recorded.
   assert.ok(first.commands.some((c) => c.cmd === 'pct' && c.args[0] === 'clone' && c.args[2] === '102'));
+  // The closing sync all set Portainer up and deployed the application stack.
+  assert.match(first.stderr, /sync complete/);
+  assert.ok(standin.state.admin, 'Portainer admin initialised');
+  assert.equal(standin.state.stacks.map((s) => s.Name), ['production_whoami_service']);
+  // The CA, the certificates and the gateway files are in place with their modes.
+  const hostfs = path.join(host.stateDir, 'hostfs');
+  const mode = (file: string) => (fs.statSync(file).mode & 0o777).toString(8);
+  assert.is(mode(path.join(hostfs, 'etc/phoenix/ca/root_ca.crt')), '644');
+  assert.is(mode(path.join(hostfs, 'quickOS/lxc-persistent-data/101/ssl/nginx-gateway-client.key')), '600');
+  assert.is(mode(path.join(hostfs, 'quickOS/lxc-persistent-data/102/certs/traefik.internal.example.org.key')), '600');
+  assert.is(mode(path.join(hostfs, 'quickOS/lxc-persistent-data/103/step/ca_password.txt')), '600');
+  assert.ok(fs.existsSync(host.guestPath('101', '/etc/nginx/stream.d/stream-gateway.conf')), 'gateway stream file in CT 101');
+  assert.ok(fs.existsSync(host.guestPath('102', '/etc/traefik/dynamic/dynamic_conf.yml')), 'dynamic file in CT 102');
 
-  const second = letsGo(path.join(work, 'second.jsonl'));
+  const second = await letsGo(path.join(work, 'second.jsonl'));
   assert.is(second.code, 0, second.stderr);
   const changes = second.commands.filter((c) => c.mutating && !c.skipped).map((c) => `${c.script}: ${c.cmd} ${c.args.join(' ')}`);
   assert.equal(changes, [], 'the second LetsGo issues no mutating command');
+  assert.match(second.stderr, /no change, everything already matched the manifests/);
 });
 
-test.after(() => host.dispose());
+test.after(async () => {
+  await standin?.close();
+  host.dispose();
+});
 test.run();
