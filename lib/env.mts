@@ -64,6 +64,12 @@ export interface PhoenixOptions {
    * tells a working step from one that merely exited 0.
    */
   skipGuestVerify: boolean;
+  /**
+   * Portainer's API for `sync all`: PHOENIX_PORTAINER_URL (default https to
+   * network.portainer_server_ip), PHOENIX_PORTAINER_CA (default the root CA
+   * copy), PHOENIX_PORTAINER_RETRIES and PHOENIX_PORTAINER_BACKOFF_MS.
+   */
+  portainer: { url?: string; caFile?: string; retries?: number; backoffMs?: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -91,6 +97,20 @@ export function resolveOptions(env: Env = process.env): PhoenixOptions {
     guestTimeoutSeconds: seconds(env.PHOENIX_GUEST_TIMEOUT, 1800),
     pollIntervalMs: seconds(env.PHOENIX_POLL_INTERVAL_MS, 5000),
     skipGuestVerify: isTrue(env.PHOENIX_SKIP_GUEST_VERIFY),
+    portainer: portainerOptions(env),
+  };
+}
+
+function portainerOptions(env: Env): PhoenixOptions['portainer'] {
+  const url = nonEmpty(env.PHOENIX_PORTAINER_URL)?.trim();
+  const caFile = nonEmpty(env.PHOENIX_PORTAINER_CA);
+  const retries = Number(env.PHOENIX_PORTAINER_RETRIES);
+  const backoffMs = Number(env.PHOENIX_PORTAINER_BACKOFF_MS);
+  return {
+    ...(url ? { url } : {}),
+    ...(caFile ? { caFile } : {}),
+    ...(nonEmpty(env.PHOENIX_PORTAINER_RETRIES) && Number.isFinite(retries) && retries >= 1 ? { retries } : {}),
+    ...(nonEmpty(env.PHOENIX_PORTAINER_BACKOFF_MS) && Number.isFinite(backoffMs) && backoffMs >= 0 ? { backoffMs } : {}),
   };
 }
 
@@ -120,6 +140,10 @@ export function childEnv(options: PhoenixOptions, extra: Env = {}, base: Env = p
   env.PHOENIX_GUEST_TIMEOUT = String(options.guestTimeoutSeconds);
   env.PHOENIX_POLL_INTERVAL_MS = String(options.pollIntervalMs);
   if (options.skipGuestVerify) env.PHOENIX_SKIP_GUEST_VERIFY = 'true';
+  if (options.portainer.url !== undefined) env.PHOENIX_PORTAINER_URL = options.portainer.url;
+  if (options.portainer.caFile !== undefined) env.PHOENIX_PORTAINER_CA = options.portainer.caFile;
+  if (options.portainer.retries !== undefined) env.PHOENIX_PORTAINER_RETRIES = String(options.portainer.retries);
+  if (options.portainer.backoffMs !== undefined) env.PHOENIX_PORTAINER_BACKOFF_MS = String(options.portainer.backoffMs);
   for (const [key, value] of Object.entries(extra)) {
     if (value === undefined) delete env[key];
     else env[key] = value;

@@ -71,11 +71,12 @@ export async function withHostLock<T>(context: ScriptContext, fn: (lock: HeldLoc
 }
 
 /**
- * The flags of a script that takes no other arguments: `--dry-run` switches
- * the runner to dry-run, `--help`/`-h` prints the usage. Returns false when
- * the usage was printed and the script should end there.
+ * The standard flags: `--dry-run` switches the runner to dry-run,
+ * `--help`/`-h` prints the usage. Other words go to `positional` when the
+ * script takes some, and are an error otherwise. Returns false when the
+ * usage was printed and the script should end there.
  */
-export function takeStandardFlags(context: ScriptContext, usage: string): boolean {
+export function takeStandardFlags(context: ScriptContext, usage: string, positional?: string[]): boolean {
   for (const arg of context.argv) {
     if (arg === '--dry-run') {
       context.options.dryRun = true;
@@ -83,8 +84,10 @@ export function takeStandardFlags(context: ScriptContext, usage: string): boolea
     } else if (arg === '-h' || arg === '--help') {
       process.stdout.write(usage);
       return false;
+    } else if (positional && !arg.startsWith('-')) {
+      positional.push(arg);
     } else {
-      throw new UsageError(`unknown argument '${arg}'`, { hint: usage.split('\n')[0] });
+      throw new UsageError(`unknown ${positional ? 'option' : 'argument'} '${arg}'`, { hint: usage.split('\n')[0] });
     }
   }
   return true;

@@ -30,23 +30,10 @@ import { BASE_PACKAGES } from '../lib/features/base_setup.mts';
 import { desiredDaemonConfig } from '../lib/features/docker.mts';
 import { dockerRunArgs } from '../lib/features/portainer.mts';
 import { caUrl, parseRootCa, STEP_CA_ROOT_CERT } from '../lib/features/pki.mts';
+import { ROOT_CA, ROOT_CA_FINGERPRINT } from './helpers/fixture-ca.mts';
 
 // ---------------------------------------------------------------- fixtures
 
-/** A self-signed test root (EC P-256, CA:TRUE); its SHA-256 was checked with `openssl x509 -fingerprint -sha256`. */
-const ROOT_CA = `-----BEGIN CERTIFICATE-----
-MIIBpTCCAUugAwIBAgIUDg0XafQl95YKyWVeMgoPUkSQgQkwCgYIKoZIzj0EAwIw
-HzEdMBsGA1UEAwwUUGhvZW5peCBUZXN0IFJvb3QgQ0EwIBcNMjYxMTI5MTQ0ODQ2
-WhgPMjEyNjExMDUxNDQ4NDZaMB8xHTAbBgNVBAMMFFBob2VuaXggVGVzdCBSb290
-IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEhioXlQvT+2J2H8Le4MrMSTv6
-4LdJMhxEQT0IoxucUE3VVc/WyGSiX1Q3Eb5EjSdwPKKSXdP1eXBbs0vk3Gnpm6Nj
-MGEwHQYDVR0OBBYEFIiusO2WupOqPgaUsckFOduKrmHYMB8GA1UdIwQYMBaAFIiu
-sO2WupOqPgaUsckFOduKrmHYMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQD
-AgEGMAoGCCqGSM49BAMCA0gAMEUCIENokLj5TAnRdR2C1Jq2tcY2s2XBPDH+HtgO
-E9rAM9eGAiEApH64BQekwl5sZc7YYaIrAqb+qKCDc0u4xt9sty90FTA=
------END CERTIFICATE-----
-`;
-const ROOT_CA_FINGERPRINT = '0f336f4e0de0d8b5b9f6fe0679ff0fba1b78b6172691ebe914ec8784101d4b93';
 /** A second root: the CA container's certificate after a re-initialisation. */
 const OTHER_ROOT_CA = `-----BEGIN CERTIFICATE-----
 MIIBhzCCAS2gAwIBAgIUB21W9arB0bKIMwVeLETODamv0IEwCgYIKoZIzj0EAwIw

@@ -9,24 +9,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createSimHost } from './simhost/index.mts';
+import { ROOT_CA as CERT } from './helpers/fixture-ca.mts';
 
 const host = createSimHost();
 const hostfs = path.join(host.stateDir, 'hostfs');
 const onHost = (p: string) => path.join(hostfs, p);
 
-/** A self-signed CA certificate (EC P-256) for the trust store. */
-const CERT = `-----BEGIN CERTIFICATE-----
-MIIBpTCCAUugAwIBAgIUDg0XafQl95YKyWVeMgoPUkSQgQkwCgYIKoZIzj0EAwIw
-HzEdMBsGA1UEAwwUUGhvZW5peCBUZXN0IFJvb3QgQ0EwIBcNMjYxMTI5MTQ0ODQ2
-WhgPMjEyNjExMDUxNDQ4NDZaMB8xHTAbBgNVBAMMFFBob2VuaXggVGVzdCBSb290
-IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEhioXlQvT+2J2H8Le4MrMSTv6
-4LdJMhxEQT0IoxucUE3VVc/WyGSiX1Q3Eb5EjSdwPKKSXdP1eXBbs0vk3Gnpm6Nj
-MGEwHQYDVR0OBBYEFIiusO2WupOqPgaUsckFOduKrmHYMB8GA1UdIwQYMBaAFIiu
-sO2WupOqPgaUsckFOduKrmHYMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQD
-AgEGMAoGCCqGSM49BAMCA0gAMEUCIENokLj5TAnRdR2C1Jq2tcY2s2XBPDH+HtgO
-E9rAM9eGAiEApH64BQekwl5sZc7YYaIrAqb+qKCDc0u4xt9sty90FTA=
------END CERTIFICATE-----
-`;
 
 function run(tool: string, args: string[], env: Record<string, string> = {}) {
   return host.run(tool, args, { env });

@@ -142,7 +142,8 @@ export async function install(ctid: string, context: FeatureContext): Promise<Fe
   return changes.result();
 }
 
-function isBootstrapped(defaults: string | undefined, ca: string, fingerprint: string): boolean {
+/** Whether step's defaults.json in the container names this CA URL and root fingerprint. */
+export function isBootstrapped(defaults: string | undefined, ca: string, fingerprint: string): boolean {
   if (defaults === undefined) return false;
   try {
     const parsed = JSON.parse(defaults) as Record<string, unknown>;

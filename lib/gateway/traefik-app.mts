@@ -23,7 +23,7 @@ import { isDryRun } from '../runner.mts';
 import { writeFileAtomic } from '../fs.mts';
 import { missingCommands, probe, pushContent, readGuestFile, requireRunning, type FeatureContext } from '../features/common.mts';
 import { caUrl, ensureRootCaOnHost, stepCaCtid, type RootCa } from '../features/pki.mts';
-import { BINARY, CA_PEM, DYNAMIC_DIR, STATIC_CONFIG, STEP_DEFAULTS } from '../features/traefik.mts';
+import { BINARY, CA_PEM, DYNAMIC_DIR, isBootstrapped, STATIC_CONFIG, STEP_DEFAULTS } from '../features/traefik.mts';
 import { ACME_STORAGE, DYNAMIC_RELATIVE, STATIC_RELATIVE, renderTraefikDynamic, renderTraefikStatic, traefikCt } from './traefik.mts';
 import { installGuestFile, installGuestFiles, journalTail, requireRole, unitIs } from './guest.mts';
 
@@ -95,15 +95,6 @@ async function waitForCaHealth(ctid: string, ca: string, context: FeatureContext
   });
 }
 
-function bootstrappedWith(defaults: string | undefined, ca: string, fingerprint: string): boolean {
-  if (defaults === undefined) return false;
-  try {
-    const parsed = JSON.parse(defaults) as Record<string, unknown>;
-    return parsed['ca-url'] === ca && typeof parsed.fingerprint === 'string' && parsed.fingerprint.toLowerCase() === fingerprint;
-  } catch {
-    return false;
-  }
-}
 
 /** Runs the changing part of the work; the script passes the host lock here. */
 export type LockRunner = <T>(fn: () => Promise<T>) => Promise<T>;
@@ -156,7 +147,7 @@ async function configure(ctid: string, context: FeatureContext, options: Traefik
     if (!isDryRun()) throw err;
     info(`DRY-RUN: ${(err as Error).message}; a real run waits up to ${options.caTimeoutSeconds} s`);
   }
-  if (!bootstrappedWith(await readGuestFile(ctid, STEP_DEFAULTS), ca, root.fingerprint)) {
+  if (!isBootstrapped(await readGuestFile(ctid, STEP_DEFAULTS), ca, root.fingerprint)) {
     await pct.exec(ctid, ['step', 'ca', 'bootstrap', '--ca-url', ca, '--fingerprint', root.fingerprint, '--force']);
     changes.push(`bootstrapped step against ${ca}`);
   }

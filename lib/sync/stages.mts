@@ -262,10 +262,10 @@ export interface PortainerTarget {
  * address) verified against the Phoenix root CA (PHOENIX_PORTAINER_CA
  * overrides the CA file).
  */
-export function portainerTarget(ctx: SyncContext, env: Record<string, string | undefined> = process.env): PortainerTarget {
-  const caFile = env.PHOENIX_PORTAINER_CA || onHost(ctx.options, ctx.config.hypervisor.step_ca?.root_ca_file ?? '/etc/phoenix/ca/root_ca.crt');
+export function portainerTarget(ctx: SyncContext): PortainerTarget {
+  const caFile = ctx.options.portainer.caFile ?? onHost(ctx.options, ctx.config.hypervisor.step_ca?.root_ca_file ?? '/etc/phoenix/ca/root_ca.crt');
   const ca = fs.existsSync(caFile) ? fs.readFileSync(caFile, 'utf8') : undefined;
-  const explicit = env.PHOENIX_PORTAINER_URL?.trim();
+  const explicit = ctx.options.portainer.url;
   if (explicit) return { url: explicit, ...(ca === undefined ? {} : { ca }) };
   const network = ctx.config.hypervisor.network;
   const primary = portainerPrimary(ctx);
@@ -352,7 +352,8 @@ async function portainer(ctx: SyncContext): Promise<StageResult> {
   const client = new PortainerClient({
     baseUrl: target.url,
     ...(target.ca === undefined ? {} : { ca: target.ca }),
-    ...retrySettings(),
+    ...(ctx.options.portainer.retries === undefined ? {} : { attempts: ctx.options.portainer.retries }),
+    ...(ctx.options.portainer.backoffMs === undefined ? {} : { backoffMs: ctx.options.portainer.backoffMs }),
   });
   const status = await systemStatus(client);
   const admin = await ensureAdmin(client, credentials.user, credentials.password as string);
@@ -381,14 +382,6 @@ async function portainer(ctx: SyncContext): Promise<StageResult> {
   return changes > 0 ? changed(`${summary}: ${notes.join('; ')}`) : unchanged(`${summary}: admin and ${outcomes.length} environment${outcomes.length === 1 ? '' : 's'} in place`);
 }
 
-function retrySettings(env: Record<string, string | undefined> = process.env): { attempts?: number; backoffMs?: number } {
-  const attempts = Number(env.PHOENIX_PORTAINER_RETRIES);
-  const backoff = Number(env.PHOENIX_PORTAINER_BACKOFF_MS);
-  return {
-    ...(Number.isFinite(attempts) && attempts >= 1 ? { attempts } : {}),
-    ...(Number.isFinite(backoff) && backoff >= 0 ? { backoffMs: backoff } : {}),
-  };
-}
 
 /** Remove a Docker volume on the manager once the stack's tasks have let go of it. */
 async function removeVolume(ctx: SyncContext, vmid: string, volume: string): Promise<void> {

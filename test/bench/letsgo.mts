@@ -1,14 +1,14 @@
-// `make bench`, second part: LetsGo on the simulated host with injected
-// Proxmox latency. Reports the wall time with guests in parallel waves and
-// one at a time, against the dependency critical path (the longest chain of
-// guest creations, each taking what it took in the serial run), and the
-// Proxmox calls per guest. The managers, the firewall generator and the
-// orchestration are the ports; the features and the CT application scripts
-// are the stand-ins of test/fixtures/legacy (the simulated guests run
-// nothing, so the ported features could not get past their own checks), and
-// the certificate manager is absent.
+// `make bench`, second part: LetsGo (every guest created and started, then
+// `sync all`) on the simulated host with injected Proxmox latency, as `make
+// sync` runs it: every manager, feature and application script is the port,
+// the base directory is a copy of etc/, Portainer's API is the stand-in on
+// 127.0.0.1. Reports the wall time with guests in parallel waves and one at a
+// time, against the dependency critical path (the longest chain of guest
+// creations, each taking what it took in the serial run, plus the start and
+// sync phases), the Proxmox calls per guest, and what an unchanged second
+// `sync all` costs.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,10 +26,23 @@ if (!ported) {
   process.exit(0);
 }
 
-const fixtureBin = path.join(root, 'test', 'fixtures', 'legacy', 'bin');
-const standIns = ['lxc_setup', 'vm_features']
-  .flatMap((dir) => fs.readdirSync(path.join(fixtureBin, dir)).filter((f) => /^(phoenix_hypervisor_feature_|feature_)/.test(f)).map((f) => `${dir}/${f}`))
-  .concat(['101', '102', '103'].map((id) => `phoenix_hypervisor_lxc_${id}.sh`));
+/** The Portainer API stand-in as its own process (LetsGo runs synchronously here). */
+async function startStandin(dir: string): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(process.execPath, [path.join(root, 'test', 'portainer-standin', 'server.mjs'), '--port', '0', '--max-lifetime', '900', '--state', path.join(dir, 'portainer.json')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('the Portainer stand-in did not start')), 10_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /^listening (\S+)/m.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+  });
+  return { url, stop: () => void child.kill() };
+}
 
 interface Run {
   wallMs: number;
@@ -37,28 +50,37 @@ interface Run {
   code: number;
   /** The CLI's own record: one entry per manager run, with its duration. */
   steps: Array<{ verb: string; id: string; ms: number }>;
+  /** A second `sync all` on the unchanged host: wall time and Proxmox calls. */
+  resync: { wallMs: number; calls: number; code: number };
 }
 
-function letsGo(parallel: number): Run {
+async function letsGo(parallel: number): Promise<Run> {
   const host = createSimHost();
   host.setLatency({ pct: latencyMs, qm: latencyMs });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'phoenix-bench-letsgo-'));
+  fs.cpSync(path.join(root, 'etc'), path.join(work, 'base', 'etc'), { recursive: true });
+  const standin = await startStandin(work);
   const env = {
     ...host.env,
-    PHOENIX_BASE_DIR: root,
+    PHOENIX_BASE_DIR: path.join(work, 'base'),
     MAIN_LOG_FILE: path.join(work, 'log'),
     PHOENIX_LOCK_FILE: path.join(work, 'lock'),
     PHOENIX_PARALLEL: String(parallel),
     PHOENIX_START_RETRY_DELAY_MS: '100',
     PHOENIX_POLL_INTERVAL_MS: '100',
-    PHOENIX_LEGACY_DIR: path.join(root, 'test', 'fixtures', 'legacy'),
-    PHOENIX_USE_LEGACY: standIns.join(' '),
+    PHOENIX_SKIP_GUEST_VERIFY: 'true',
+    PHOENIX_PORTAINER_URL: standin.url,
+    NO_SPINNER: '1',
     PHOENIX_RECORD: path.join(work, 'record.jsonl'),
   };
   const started = process.hrtime.bigint();
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'phoenix-cli.mjs'), 'LetsGo'], { env, stdio: 'ignore' });
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   const calls = host.calls();
+  const resyncStarted = process.hrtime.bigint();
+  const again = spawnSync(process.execPath, [path.join(root, 'scripts', 'phoenix-cli.mjs'), 'sync', 'all'], { env: { ...env, PHOENIX_RECORD: path.join(work, 'resync.jsonl') }, stdio: 'ignore' });
+  const resync = { wallMs: Number(process.hrtime.bigint() - resyncStarted) / 1e6, calls: host.calls().length - calls.length, code: again.status ?? -1 };
+  standin.stop();
   const steps = fs
     .readFileSync(env.PHOENIX_RECORD, 'utf8')
     .trim()
@@ -68,19 +90,19 @@ function letsGo(parallel: number): Run {
     .map((r) => ({ verb: r.args[1] ?? '', id: r.args[2] ?? '', ms: r.ms }));
   host.dispose();
   fs.rmSync(work, { recursive: true, force: true });
-  return { wallMs, calls, code: r.status ?? -1, steps };
+  return { wallMs, calls, code: r.status ?? -1, steps, resync };
 }
 
 const config = loadConfig(resolveConfigPaths({}, { PHOENIX_BASE_DIR: root }));
 const graph = guestGraph(config);
 const ids = resolveOrder(graph, allGuestIds(config));
 
-const serial = letsGo(1);
-const parallel = letsGo(4);
+const serial = await letsGo(1);
+const parallel = await letsGo(4);
 
 // The critical path: the longest dependency chain of creates (each taking
 // what it took in the serial run), plus the start phase, which runs in boot
-// order one guest at a time by design.
+// order one guest at a time by design, and the closing sync.
 const createMs = new Map(serial.steps.filter((s) => s.verb === 'create').map((s) => [s.id, s.ms]));
 const longest = new Map<string, number>();
 for (const id of ids) {
@@ -94,6 +116,9 @@ console.log(`  one guest at a time : ${(serial.wallMs / 1000).toFixed(1)} s${ser
 console.log(`  parallel waves (4)  : ${(parallel.wallMs / 1000).toFixed(1)} s${parallel.code ? ` (exit ${parallel.code}!)` : ''}`);
 console.log(`  critical path       : ${(criticalMs / 1000).toFixed(1)} s (longest chain of creates, with the serial run's times, plus the start phase)`);
 console.log(`  parallel / critical : ${(parallel.wallMs / criticalMs).toFixed(2)}x`);
+const syncMs = serial.steps.filter((s) => s.verb === 'sync').reduce((sum, s) => sum + s.ms, 0);
+console.log(`  of which sync all   : ${(syncMs / 1000).toFixed(1)} s (serial run, first sync)`);
+console.log(`  unchanged sync all  : ${(parallel.resync.wallMs / 1000).toFixed(1)} s, ${parallel.resync.calls} simulated-tool calls${parallel.resync.code ? ` (exit ${parallel.resync.code}!)` : ''}`);
 console.log('  per guest (serial run): create time, and Proxmox calls naming the guest');
 console.log('    (the bash lxc-manager create of a clone such as 103 makes 34 pct calls by its own count in spec §5.2, plus one jq per key read)');
 for (const id of ids) {

@@ -14,7 +14,7 @@ import tty from 'node:tty';
 
 import { failureOutput, guestLockPath, latencyFor, loadInjection, lockTimeoutMs, takeFailure, type Injection } from './inject.mts';
 import { appendCall } from './record.mts';
-import { acquireLock, paths, readHost, sleepSync, stateRoot, ToolExit, type GuestKind, type HostInfo } from './state.mts';
+import { acquireLock, paths, readHost, sleepSync, stateRoot, ToolExit, writeAll, type GuestKind, type HostInfo } from './state.mts';
 
 export interface LockSpec {
   kind: GuestKind;
@@ -86,22 +86,6 @@ function readStdinSync(): Buffer {
   return Buffer.concat(chunks);
 }
 
-function writeAll(fd: number, text: string): void {
-  const data = Buffer.from(text);
-  let offset = 0;
-  while (offset < data.length) {
-    try {
-      offset += fs.writeSync(fd, data, offset);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') {
-        sleepSync(1);
-        continue;
-      }
-      return; // EPIPE and friends: the reader went away
-    }
-  }
-}
 
 function expandVerb(word: string, all: readonly string[]): string | undefined {
   if (all.includes(word)) return word;

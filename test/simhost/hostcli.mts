@@ -4,28 +4,12 @@
 // directory → exit 2, inject.json failures and latency apply, every call
 // is one line in calls.jsonl.
 
-import fs from 'node:fs';
 
 import { failureOutput, latencyFor, loadInjection, takeFailure } from './inject.mts';
 import { appendCall } from './record.mts';
-import { sleepSync, stateRoot, ToolExit } from './state.mts';
+import { sleepSync, stateRoot, ToolExit, writeAll } from './state.mts';
 import { HOST_TOOLS, hostRootOf, runHostTool } from './hostsvc.mts';
 
-function writeAll(fd: number, text: string): void {
-  const data = Buffer.from(text);
-  let offset = 0;
-  while (offset < data.length) {
-    try {
-      offset += fs.writeSync(fd, data, offset);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
-        sleepSync(1);
-        continue;
-      }
-      return;
-    }
-  }
-}
 
 export function main(argv: string[]): number {
   const [tool = '', ...args] = argv;

@@ -324,3 +324,20 @@ export function readHost(root: string): HostInfo {
     pveVersion: host.pveVersion ?? '8.4.1',
   };
 }
+
+/** Write all of `text` to a descriptor that may be non-blocking; a reader that went away ends it quietly. */
+export function writeAll(fd: number, text: string): void {
+  const data = Buffer.from(text);
+  let offset = 0;
+  while (offset < data.length) {
+    try {
+      offset += fs.writeSync(fd, data, offset);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
+        sleepSync(1);
+        continue;
+      }
+      return; // EPIPE and friends
+    }
+  }
+}

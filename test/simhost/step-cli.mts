@@ -20,7 +20,7 @@ import path from 'node:path';
 
 import { failureOutput, latencyFor, loadInjection, takeFailure } from './inject.mts';
 import { appendCall } from './record.mts';
-import { sleepSync, STATE_ENV } from './state.mts';
+import { sleepSync, STATE_ENV, writeAll } from './state.mts';
 import {
   addProvisioner,
   authorizeProvisioner,
@@ -450,21 +450,6 @@ export function runStep(args: readonly string[], env: StepEnv): StepResult {
 
 // ---------------------------------------------------------------- the host stand-in
 
-function writeAll(fd: number, text: string): void {
-  const data = Buffer.from(text);
-  let offset = 0;
-  while (offset < data.length) {
-    try {
-      offset += fs.writeSync(fd, data, offset);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
-        sleepSync(1);
-        continue;
-      }
-      return;
-    }
-  }
-}
 
 /** The simulator's state directory when it is set and seeded; `step` on the host also works without one. */
 function simulatorRoot(env: NodeJS.ProcessEnv): string | undefined {

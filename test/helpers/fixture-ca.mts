@@ -1,0 +1,18 @@
+// A fixed self-signed CA certificate (EC P-256, valid until 2126) for tests
+// that need a root CA on the host or in a guest but issue nothing with it.
+
+export const ROOT_CA = `-----BEGIN CERTIFICATE-----
+MIIBpTCCAUugAwIBAgIUDg0XafQl95YKyWVeMgoPUkSQgQkwCgYIKoZIzj0EAwIw
+HzEdMBsGA1UEAwwUUGhvZW5peCBUZXN0IFJvb3QgQ0EwIBcNMjYxMTI5MTQ0ODQ2
+WhgPMjEyNjExMDUxNDQ4NDZaMB8xHTAbBgNVBAMMFFBob2VuaXggVGVzdCBSb290
+IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEhioXlQvT+2J2H8Le4MrMSTv6
+4LdJMhxEQT0IoxucUE3VVc/WyGSiX1Q3Eb5EjSdwPKKSXdP1eXBbs0vk3Gnpm6Nj
+MGEwHQYDVR0OBBYEFIiusO2WupOqPgaUsckFOduKrmHYMB8GA1UdIwQYMBaAFIiu
+sO2WupOqPgaUsckFOduKrmHYMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQD
+AgEGMAoGCCqGSM49BAMCA0gAMEUCIENokLj5TAnRdR2C1Jq2tcY2s2XBPDH+HtgO
+E9rAM9eGAiEApH64BQekwl5sZc7YYaIrAqb+qKCDc0u4xt9sty90FTA=
+-----END CERTIFICATE-----
+`;
+
+/** SHA-256 of its DER form, as `step certificate fingerprint` prints it. */
+export const ROOT_CA_FINGERPRINT = '0f336f4e0de0d8b5b9f6fe0679ff0fba1b78b6172691ebe914ec8784101d4b93';
