@@ -27,9 +27,8 @@ export interface DeployedFile {
   previous: string | undefined;
 }
 
-/** The file's content in the container, or undefined when it is absent or unreadable. */
+/** The file's content in the container, or undefined when it is absent or unreadable (read in dry-run too). */
 export async function readGuestText(ctid: string, guestPath: string): Promise<string | undefined> {
-  if (isDryRun()) return undefined;
   const result = await pct.exec(ctid, ['cat', guestPath], { mutating: false, allowFailure: true, quiet: true });
   return result.code === 0 ? result.stdout : undefined;
 }
@@ -38,7 +37,7 @@ export async function deployGuestFile(ctid: string, file: GuestFile, scratch: st
   const previous = await readGuestText(ctid, file.guestPath);
   if (previous === file.text) return { guestPath: file.guestPath, outcome: 'unchanged', previous };
   if (isDryRun()) {
-    info(`DRY-RUN: would install ${file.guestPath} in CT ${ctid} (${Buffer.byteLength(file.text)} bytes) if it differs`);
+    info(`DRY-RUN: would ${previous === undefined ? 'install' : 'update'} ${file.guestPath} in CT ${ctid} (${Buffer.byteLength(file.text)} bytes)`);
     return { guestPath: file.guestPath, outcome: 'changed', previous };
   }
   await pushText(ctid, file.guestPath, file.text, file.perms ?? '0644', scratch);
