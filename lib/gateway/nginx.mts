@@ -305,9 +305,13 @@ export function renderGatewayFiles(model: GatewayModel): GeneratedFile[] {
 
 /** The nginx binary on PATH, without spawning anything. */
 export function findNginx(envPath = process.env.PATH ?? ''): string | undefined {
+  return findOnPath('nginx', envPath);
+}
+
+function findOnPath(name: string, envPath = process.env.PATH ?? ''): string | undefined {
   for (const dir of envPath.split(path.delimiter)) {
     if (!dir) continue;
-    const candidate = path.join(dir, 'nginx');
+    const candidate = path.join(dir, name);
     try {
       fs.accessSync(candidate, fs.constants.X_OK);
       if (fs.statSync(candidate).isFile()) return candidate;
@@ -316,6 +320,21 @@ export function findNginx(envPath = process.env.PATH ?? ''): string | undefined 
     }
   }
   return undefined;
+}
+
+/**
+ * `nginx -t` opens the listening sockets it checks. As root it runs in a
+ * network namespace of its own (`unshare --net`), so the check never holds
+ * the host's :80/:443, even for a moment; where namespaces are not allowed
+ * it runs as is.
+ */
+async function nginxTest(nginx: string, args: string[]) {
+  const unshare = process.getuid?.() === 0 ? findOnPath('unshare') : undefined;
+  if (unshare) {
+    const isolated = await query({ cmd: unshare, args: ['--net', '--', nginx, ...args], allowFailure: true, timeoutMs: 30_000 });
+    if (isolated.code === 0 || !/^unshare: /m.test(isolated.stderr)) return isolated;
+  }
+  return query({ cmd: nginx, args, allowFailure: true, timeoutMs: 30_000 });
 }
 
 function readable(file: string | undefined): file is string {
@@ -385,12 +404,7 @@ export async function validateWithNginx(model: GatewayModel, files: GeneratedFil
     });
     const confFile = path.join(scratch, 'nginx.conf');
     fs.writeFileSync(confFile, conf);
-    const result = await query({
-      cmd: nginx,
-      args: ['-t', '-q', '-p', `${scratch}/`, '-c', confFile, '-e', path.join(scratch, 'error.log')],
-      allowFailure: true,
-      timeoutMs: 30_000,
-    });
+    const result = await nginxTest(nginx, ['-t', '-q', '-p', `${scratch}/`, '-c', confFile, '-e', path.join(scratch, 'error.log')]);
     if (result.code !== 0) {
       const reason = (result.stderr || result.stdout).split('\n').filter((line) => /emerg|alert|crit|error/.test(line)).join('; ') || result.stderr.trim();
       throw new PhoenixError(`nginx rejected the generated gateway configuration: ${reason.split(scratch).join('<check dir>')}`, {
