@@ -36,7 +36,7 @@ import { cicustomValue, digest, PARTS, partContent, renderCloudInit, snippetName
 import { findCloudImage, findSnippetStore } from './storage.mts';
 import { readRecord, removeRecord, uuidOf, writeRecord, type VmRecord } from './record.mts';
 import { guestScript, mountArgs, MOUNT_SCRIPT, TEMPLATE_CLEANUP_SCRIPT, waitForAgent, waitForCloudInit, type GuestTiming } from './guest.mts';
-import { featureScriptName, FeatureRunner, GUEST_STAGING_DIR, resolveVmScripts } from './features.mts';
+import { featureScriptName, FeatureRunner, GUEST_STAGING_DIR, resolveVmScripts, type FeatureRunContext } from './features.mts';
 
 export const CERTIFICATE_SCRIPT = 'managers/certificate-renewal-manager.sh';
 export const SYNC_CERTS_SCRIPT = 'vm_features/feature_sync_docker_certs.sh';
@@ -91,6 +91,23 @@ function lockOptions(session: VmSession, waitSeconds = session.options.lockWaitS
 
 function childEnvironment(session: VmSession): Record<string, string> {
   return childEnv(session.options, { ...configPathsEnv(session.config.paths), ...(session.lockToken ? { PHOENIX_LOCK_TOKEN: session.lockToken } : {}) });
+}
+
+/** What the feature runner needs of a session, for one VM. */
+function featureRunContext(session: VmSession, spec: VmSpec, timing: FeatureRunContext['timing'], guestReachable: boolean): FeatureRunContext {
+  const { options } = session;
+  return {
+    spec,
+    config: session.config,
+    options,
+    env: childEnvironment(session),
+    legacyDir: options.legacyDir,
+    useLegacy: options.useLegacy,
+    dryRun: options.dryRun,
+    hostRoot: options.hostRoot,
+    timing,
+    guestReachable,
+  };
 }
 
 function specFor(session: VmSession, vmid: string): VmSpec {
@@ -352,21 +369,7 @@ async function guestPhase(session: VmSession, spec: VmSpec, view: VmView, script
   if (takePre) await takeSnapshots(vmid, [spec.preFeaturesSnapshot as string], changes);
 
   if (pendingFeatures.length > 0) {
-    const runner = new FeatureRunner(
-      {
-        spec,
-        config: session.config,
-        options: session.options,
-        env: childEnvironment(session),
-        legacyDir: session.options.legacyDir,
-        useLegacy: session.options.useLegacy,
-        dryRun: session.options.dryRun,
-        hostRoot: session.options.hostRoot,
-        timing: t,
-        guestReachable: reachable,
-      },
-      scripts,
-    );
+    const runner = new FeatureRunner(featureRunContext(session, spec, t, reachable), scripts);
     info(`VM ${vmid}: features to apply: ${pendingFeatures.join(', ')}${record.features.length > 0 ? ` (done before: ${record.features.join(', ')})` : ''}`);
     for (const feature of pendingFeatures) {
       await guestStep(`feature ${feature} for VM ${vmid}`, () => runner.run(featureScriptName(feature), `feature ${feature}`));
@@ -558,21 +561,7 @@ export async function syncVm(session: VmSession, vmid: string): Promise<void> {
   await withLock(guestLockPath(session.options.lockFile, vmid), lockOptions(session), async () => {
     const view = await existing(session, vmid);
     if (!view.running && !session.options.dryRun) throw new PhoenixError(`VM ${vmid} is not running; start it before a sync`);
-    const runner = new FeatureRunner(
-      {
-        spec,
-        config: session.config,
-        options: session.options,
-        env: childEnvironment(session),
-        legacyDir: session.options.legacyDir,
-        useLegacy: session.options.useLegacy,
-        dryRun: session.options.dryRun,
-        hostRoot: session.options.hostRoot,
-        timing: timing(session.options),
-        guestReachable: view.running,
-      },
-      inGuest,
-    );
+    const runner = new FeatureRunner(featureRunContext(session, spec, timing(session.options), view.running), inGuest);
     // The bash certificate sync is host code (it ran the renewal manager);
     // the bash proxy sync is guest code, which the bash ran on the host (B19).
     await guestStep(`Docker certificate sync for VM ${vmid}`, () => runner.run(SYNC_CERTS_SCRIPT, 'Docker certificate sync', 'host'));

@@ -372,3 +372,15 @@ export function dropLockMark(root: string, kind: GuestKind, vmid: string, lockNa
     // best effort: the original error is what the caller needs to see
   }
 }
+
+/** What `pct config` / `qm config` print: the live config with pending values, `--current`, or a snapshot. */
+export function guestConfigText(ctx: Ctx, kind: GuestKind, vmid: string, snapshot: string | undefined, current: boolean): string {
+  const config = loadGuest(ctx, kind, vmid);
+  const withRaw = kind === 'lxc';
+  if (snapshot) {
+    const snap = config.snapshots[snapshot];
+    if (!snap) die(`snapshot '${snapshot}' does not exist`);
+    return printConfig(snap, withRaw);
+  }
+  return printConfig(current ? config.main : withPending(config), withRaw);
+}

@@ -59,14 +59,13 @@ import {
   markRunning,
   markStopped,
   nextUnused,
-  printConfig,
+  guestConfigText,
   randomMac,
   removeFirewallConf,
   replaceVolume,
   rollbackSnapshot,
   runtimeOf,
   snapshotTree,
-  withPending,
 } from './guests.mts';
 import { takeExecRule, timeScale } from './inject.mts';
 import { configPath, emptySection, listGuestIds, parsePropertyString, printPropertyString, readConfigFile, writeConfigFile, type GuestConfig } from './pveconf.mts';
@@ -255,18 +254,9 @@ export function runPct(ctx: Ctx): void {
     case 'status':
       ctx.begin();
       return status(ctx, vmid, p.opts.verbose === '1');
-    case 'config': {
+    case 'config':
       ctx.begin();
-      const config = loadGuest(ctx, 'lxc', vmid);
-      if (p.opts.snapshot) {
-        const snap = config.snapshots[p.opts.snapshot];
-        if (!snap) die(`snapshot '${p.opts.snapshot}' does not exist`);
-        ctx.out(printConfig(snap, true));
-        return;
-      }
-      ctx.out(printConfig(p.opts.current === '1' ? config.main : withPending(config), true));
-      return;
-    }
+      return ctx.out(guestConfigText(ctx, 'lxc', vmid, p.opts.snapshot, p.opts.current === '1'));
     case 'create':
       return create(ctx, vmid, p.args.ostemplate!, p.opts, p.order);
     case 'clone':

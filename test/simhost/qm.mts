@@ -46,7 +46,7 @@ import {
   markRunning,
   markStopped,
   nextUnused,
-  printConfig,
+  guestConfigText,
   randomMac,
   removeFirewallConf,
   replaceVolume,
@@ -55,7 +55,6 @@ import {
   snapshotTree,
   typeWord,
   VM_DISK_KEY,
-  withPending,
 } from './guests.mts';
 import { agentDelayMs, takeExecRule, timeScale } from './inject.mts';
 import { freeGuestVolumes, readsStdin, removeStub } from './pct.mts';
@@ -247,18 +246,9 @@ export function runQm(ctx: Ctx): void {
     case 'status':
       ctx.begin();
       return status(ctx, vmid, p.opts.verbose === '1');
-    case 'config': {
+    case 'config':
       ctx.begin();
-      const config = loadGuest(ctx, 'qemu', vmid);
-      if (p.opts.snapshot) {
-        const snap = config.snapshots[p.opts.snapshot];
-        if (!snap) die(`snapshot '${p.opts.snapshot}' does not exist`);
-        ctx.out(printConfig(snap, false));
-        return;
-      }
-      ctx.out(printConfig(p.opts.current === '1' ? config.main : withPending(config), false));
-      return;
-    }
+      return ctx.out(guestConfigText(ctx, 'qemu', vmid, p.opts.snapshot, p.opts.current === '1'));
     case 'create':
       return create(ctx, vmid, p.opts, p.order);
     case 'clone':
