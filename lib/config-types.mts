@@ -58,6 +58,8 @@ export interface GatewayConfig {
   mesh_port?: number;
   /** common_name of the client certificate nginx presents to the mesh. */
   client_certificate?: string;
+  /** Traefik's log level; unset, the template's level capped at INFO. */
+  traefik_log_level?: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'FATAL' | 'PANIC';
 }
 
 export interface PortainerApiConfig {

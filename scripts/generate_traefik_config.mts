@@ -7,14 +7,18 @@
 //                     own issued certificate;
 //   traefik.yml       the static configuration, from traefik.yml.template with
 //                     its placeholders filled (entrypoints, file provider, the
-//                     Step-CA ACME resolver where enabled).
+//                     Step-CA ACME resolver where enabled, added when the
+//                     template has none), api.insecure forced off and the log
+//                     level capped at INFO unless gateway.traefik_log_level
+//                     says otherwise (each override logged as a warning).
 // Deploying them into the Traefik CT is the job of its application script
 // (phoenix_hypervisor_lxc_102.sh) and of sync all.
 
 import path from 'node:path';
 import { runMain, takeStandardFlags, withHostLock } from '../lib/main.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
-import { DYNAMIC_RELATIVE, STATIC_RELATIVE, renderTraefikDynamic, renderTraefikStatic, traefikCt } from '../lib/gateway/traefik.mts';
+import { DYNAMIC_RELATIVE, renderTraefikDynamic, traefikCt } from '../lib/gateway/traefik.mts';
+import { STATIC_RELATIVE, renderTraefikStatic } from '../lib/gateway/traefik-static.mts';
 import { caUrl } from '../lib/features/pki.mts';
 import { writeFileAtomic, type WriteOutcome } from '../lib/fs.mts';
 import { debug, info, success, warn } from '../lib/log.mts';

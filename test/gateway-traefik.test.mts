@@ -1,7 +1,9 @@
-// The Traefik dynamic configuration generator: golden file from the example
+// The Traefik configuration generator: golden files from the example
 // manifests, both Traefik files valid against Traefik's published v3 schemas,
-// backends from the guests' addresses and schemes, and the script's
-// idempotence and dry-run.
+// backends from the guests' addresses and schemes (the CA always over https),
+// the script's idempotence and dry-run, and a template laid out like the bash
+// toolkit's (test/fixtures/compat/traefik.yml.template) with no gateway
+// section: accepted, given the step-ca resolver, made safe.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,13 +17,16 @@ import { assertGolden } from './helpers/golden.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
 import { resolveOptions } from '../lib/env.mts';
 import { configureLog } from '../lib/log.mts';
-import { DYNAMIC_RELATIVE, STATIC_RELATIVE, renderTraefikDynamic, renderTraefikStatic } from '../lib/gateway/traefik.mts';
+import { DYNAMIC_RELATIVE, renderTraefikDynamic } from '../lib/gateway/traefik.mts';
+import { STATIC_RELATIVE, renderTraefikStatic } from '../lib/gateway/traefik-static.mts';
 import { ConfigError } from '../lib/errors.mts';
 import { caUrl } from '../lib/features/pki.mts';
+import { CA_PEM } from '../lib/features/traefik.mts';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const SCRIPT = path.join(ROOT, 'scripts', 'generate_traefik_config.mjs');
 const SCHEMAS = path.join(ROOT, 'test', 'fixtures', 'traefik');
+const COMPAT_TEMPLATE = path.join(ROOT, 'test', 'fixtures', 'compat', 'traefik.yml.template');
 configureLog({ file: undefined, write: () => {} });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -110,14 +115,49 @@ test('backends follow the manifests: scheme, address, domain; dhcp is skipped, n
   assert.not.match(text, /dhcp/);
   assert.not.match(text, /internal\.example\.org`/);
   assert.ok(model.skipped.some((s) => /VM 1002/.test(s)));
-  const plain = baseWith(({ lxc }) => delete lxc.lxc_configs['103'].traefik_service.scheme);
+  // A container without a scheme is plain http; the CA container is not (below).
+  const plain = baseWith(({ lxc }) => (lxc.lxc_configs['104'] = appCt()));
   const plainDoc = parse((await renderTraefikDynamic(configOf(plain))).text);
-  assert.is(plainDoc.http.services['ca-service'].loadBalancer.servers[0].url, 'http://172.16.100.11:9000');
-  assert.is(plainDoc.http.services['ca-service'].loadBalancer.serversTransport, undefined);
+  assert.is(plainDoc.http.services['app-service'].loadBalancer.servers[0].url, 'http://172.16.100.14:8080');
+  assert.is(plainDoc.http.services['app-service'].loadBalancer.serversTransport, undefined);
   const dhcp = baseWith(({ lxc }) => (lxc.lxc_configs['103'].network_config.ip = 'dhcp'));
   const dhcpOut = await renderTraefikDynamic(configOf(dhcp));
   assert.not.match(dhcpOut.text, /dhcp|ca-service/);
   assert.ok(dhcpOut.model.skipped.some((s) => /CT 103.*no static address/.test(s)));
+});
+
+/** A plain application container, not part of the PKI, publishing an http service. */
+function appCt(): Json {
+  const base = JSON.parse(fs.readFileSync(path.join(ROOT, 'etc', 'phoenix_lxc_configs.json'), 'utf8')).lxc_configs['900'];
+  return {
+    ...base,
+    name: 'app',
+    is_template: false,
+    clone_from_ctid: '900',
+    network_config: { ...base.network_config, ip: '172.16.100.14/24' },
+    mac_address: 'BC:24:11:00:01:04',
+    traefik_service: { name: 'app', port: 8080 },
+  };
+}
+
+test('the CA container is reached over https with the root CA trusted, whatever its traefik_service says', async () => {
+  const validate = validator('traefik-v3-file-provider.json');
+  // The bash toolkit's manifests give CT 103 no scheme; step-ca answers only TLS.
+  for (const scheme of [undefined, 'http']) {
+    const base = baseWith(({ lxc }) => {
+      if (scheme === undefined) delete lxc.lxc_configs['103'].traefik_service.scheme;
+      else lxc.lxc_configs['103'].traefik_service.scheme = scheme;
+    });
+    const { text, model } = await renderTraefikDynamic(configOf(base));
+    const doc: Json = parse(text);
+    assert.ok(validate(structuredClone(doc)), JSON.stringify(validate.errors, null, 1));
+    const service = doc.http.services['ca-service'].loadBalancer;
+    assert.equal(service.servers, [{ url: 'https://172.16.100.11:9000' }], `scheme ${scheme}`);
+    assert.is(service.serversTransport, 'internal-ca');
+    // The root the traefik feature and the CT 102 script install (CA_PEM), never skipped verification.
+    assert.equal(doc.http.serversTransports['internal-ca'], { insecureSkipVerify: false, rootCAs: [CA_PEM] });
+    assert.is(model.notes.some((n) => /CT 103 .*step-ca serves only https; traefik_service\.scheme 'http' ignored/.test(n)), scheme === 'http');
+  }
 });
 
 test('script: writes both files, a second run is unchanged, dry-run writes nothing', async () => {
@@ -215,14 +255,100 @@ test('static file: a template with an unknown placeholder, a v1 clientCA or no m
       assert.match((err as Error).message, expected, name);
     }
   }
-  // An operator's own template, taken from the base directory, keeps its additions.
-  const base = baseWith();
+  // An operator's own template, taken from the base directory, keeps its additions (DEBUG only when the hypervisor config asks).
+  const base = baseWith(({ hv }) => (hv.gateway.traefik_log_level = 'DEBUG'));
   fs.mkdirSync(path.join(base, 'etc', 'traefik'), { recursive: true });
   fs.writeFileSync(path.join(base, 'etc', 'traefik', 'traefik.yml.template'), shipped.replace('level: INFO', 'level: DEBUG').replace('api:', 'accessLog: {}\napi:'));
   const own = await staticOf(base);
   assert.is(parse(own.text).log.level, 'DEBUG');
   assert.equal(parse(own.text).accessLog, {});
   assert.ok(validator('traefik-v3.json')(parse(own.text)));
+});
+
+// ---------------------------------------------------------------- the bash toolkit's template layout
+
+/** `base` with the bash-shaped template as its own etc/traefik/traefik.yml.template. */
+function withCompatTemplate(base: string, change: (text: string) => string = (t) => t): string {
+  fs.mkdirSync(path.join(base, 'etc', 'traefik'), { recursive: true });
+  fs.writeFileSync(path.join(base, 'etc', 'traefik', 'traefik.yml.template'), change(fs.readFileSync(COMPAT_TEMPLATE, 'utf8')));
+  return base;
+}
+
+const noGateway = ({ hv }: { hv: Json }) => delete hv.gateway;
+
+test('bash-shaped template and no gateway section: the script succeeds; step-ca resolver added, API not insecure, log not DEBUG, both files valid for Traefik v3', async () => {
+  const base = withCompatTemplate(baseWith(noGateway));
+  const r = runScript(base);
+  assert.is(r.status, 0, r.stderr);
+  const text = fs.readFileSync(path.join(base, STATIC_RELATIVE), 'utf8');
+  const doc: Json = parse(text);
+  const validateStatic = validator('traefik-v3.json');
+  assert.ok(validateStatic(structuredClone(doc)), JSON.stringify(validateStatic.errors, null, 1));
+  const dynamic: Json = parse(fs.readFileSync(path.join(base, DYNAMIC_RELATIVE), 'utf8'));
+  const validateDynamic = validator('traefik-v3-file-provider.json');
+  assert.ok(validateDynamic(structuredClone(dynamic)), JSON.stringify(validateDynamic.errors, null, 1));
+
+  // No gateway section: hybrid, ACME on, mesh on 8443 (the documented defaults).
+  assert.equal(doc.certificatesResolvers['step-ca'].acme, {
+    caServer: 'https://172.16.100.11:9000/acme/acme/directory',
+    caCertificates: [CA_PEM],
+    storage: '/etc/traefik/acme.json',
+    tlsChallenge: {},
+    caServerName: 'ca.internal.example.org',
+  });
+  assert.equal(doc.entryPoints.mesh, { address: ':8443', http: { tls: { options: 'mesh-mtls@file' } } });
+  assert.equal(doc.api, { dashboard: true, insecure: false });
+  assert.is(doc.log.level, 'INFO');
+  assert.not.match(text, /insecure: true|DEBUG/);
+  // The rest of the template is kept as written.
+  assert.is(doc.providers.swarm.endpoint, 'tcp://10.0.0.21:2376');
+  assert.equal(doc.ping, { entryPoint: 'traefik' });
+  // The dashboard stays reachable, through its mTLS router on the mesh.
+  assert.equal(dynamic.http.routers['traefik-dashboard-router'], { rule: 'Host(`traefik.internal.example.org`)', service: 'api@internal', entryPoints: ['mesh'], tls: {} });
+
+  assert.match(r.stderr, /\[WARN\] [^\n]*api\.insecure true -> false: an insecure API answers anyone/);
+  assert.match(r.stderr, /\[WARN\] [^\n]*log\.level DEBUG -> INFO: [^\n]*set gateway\.traefik_log_level to DEBUG/);
+  assert.match(r.stderr, /\[INFO\] [^\n]*has no ACME resolver 'step-ca': added one/);
+  const again = runScript(base);
+  assert.is(again.status, 0, again.stderr);
+  assert.match(again.stderr, /static configuration \([^)]*\) unchanged/);
+});
+
+test('bash-shaped template: a resolver of its own is kept; gateway.traefik_log_level decides the level; mtls mode adds no resolver', async () => {
+  const own = await staticOf(withCompatTemplate(baseWith(noGateway), (t) => `${t}\ncertificatesResolvers:\n  step-ca:\n    acme:\n      caServer: https://ca.lab.example.net/acme/acme/directory\n      storage: /etc/traefik/own-acme.json\n      httpChallenge:\n        entryPoint: web\n`));
+  const ownDoc: Json = parse(own.text);
+  assert.equal(ownDoc.certificatesResolvers['step-ca'].acme, { caServer: 'https://ca.lab.example.net/acme/acme/directory', storage: '/etc/traefik/own-acme.json', httpChallenge: { entryPoint: 'web' } });
+  assert.ok(validator('traefik-v3.json')(structuredClone(ownDoc)));
+
+  const debug = await staticOf(withCompatTemplate(baseWith(({ hv }) => (hv.gateway.traefik_log_level = 'DEBUG'))));
+  assert.is(parse(debug.text).log.level, 'DEBUG', 'asked for explicitly');
+  assert.equal(debug.overridden.filter((o) => o.startsWith('log.level')), []);
+  const quiet = await staticOf(withCompatTemplate(baseWith(({ hv }) => (hv.gateway.traefik_log_level = 'ERROR'))));
+  assert.is(parse(quiet.text).log.level, 'ERROR');
+  const trace = await staticOf(withCompatTemplate(baseWith(noGateway), (t) => t.replace('level: DEBUG', 'level: trace')));
+  assert.is(parse(trace.text).log.level, 'INFO');
+  assert.ok(trace.overridden.some((o) => o.startsWith('log.level trace -> INFO')));
+  const warnLevel = await staticOf(withCompatTemplate(baseWith(noGateway), (t) => t.replace('level: DEBUG', 'level: WARN')));
+  assert.is(parse(warnLevel.text).log.level, 'WARN', 'a quieter level is the template\'s choice');
+
+  const mtls = await staticOf(withCompatTemplate(baseWith(({ hv }) => (hv.gateway.mode = 'mtls'))));
+  assert.is(parse(mtls.text).certificatesResolvers, undefined);
+  assert.ok(validator('traefik-v3.json')(parse(mtls.text)));
+  assert.equal(parse(mtls.text).api, { dashboard: true, insecure: false });
+
+  // A literal mesh port is kept, but one the gateway does not connect to is said.
+  const otherPort = runScript(withCompatTemplate(baseWith(({ hv }) => (hv.gateway.mesh_port = 9443))));
+  assert.is(otherPort.status, 0, otherPort.stderr);
+  assert.match(otherPort.stderr, /\[WARN\] [^\n]*the mesh entrypoint listens on 8443, but the gateway connects to 9443 \(gateway\.mesh_port\)/);
+
+  const notAcme = withCompatTemplate(baseWith(noGateway), (t) => `${t}\ncertificatesResolvers:\n  step-ca:\n    tailscale: {}\n`);
+  try {
+    await staticOf(notAcme);
+    assert.unreachable('a step-ca resolver that is not ACME');
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    assert.match((err as Error).message, /\/certificatesResolvers\/step-ca: 'step-ca' is not an ACME resolver/);
+  }
 });
 
 // ---------------------------------------------------------------- websecure routers

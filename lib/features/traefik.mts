@@ -6,8 +6,8 @@
 // a running Traefik is restarted when its binary or configuration changed.
 //
 // The bash also issued Traefik a certificate from inside the container with
-// the CA's provisioner password, read from CT 103's bind-mounted secrets
-// (BUG-41): here no CA secret reaches this container. Traefik's certificates
+// the CA's provisioner password, read from CT 103's bind-mounted secrets:
+// here no CA secret reaches this container. Traefik's certificates
 // come from the certificate manager (and, where enabled, from Step-CA's ACME
 // directory through the resolver in the static configuration).
 
@@ -44,7 +44,7 @@ export const STATIC_CONFIG = '/etc/traefik/traefik.yml';
 export const UNIT_PATH = '/etc/systemd/system/traefik.service';
 /** Where `step ca bootstrap` records the CA URL and fingerprint (root's STEPPATH in the container). */
 export const STEP_DEFAULTS = `${STEP_CA_STEPPATH}/config/defaults.json`;
-/** The operator's static configuration, pushed verbatim when present (upstream: etc/traefik/traefik.yml.template). */
+/** The static template, relative to PHOENIX_BASE_DIR (the bash toolkit's path); Phoenix ships one for when it is absent. */
 export const TEMPLATE_RELATIVE = 'etc/traefik/traefik.yml.template';
 /** Name of the ACME provisioner the CA container's application script adds (upstream literal). */
 export const ACME_PROVISIONER = 'acme';
@@ -58,12 +58,13 @@ const INSTALL_TIMEOUT_MS = 15 * 60_000;
 /**
  * The file for /etc/traefik/traefik.yml: the operator's template
  * (<base>/etc/traefik/traefik.yml.template, else the one Phoenix ships) with
- * its placeholders filled from the manifests, the same file the CT 102
- * application script and `sync all` install. Imported lazily: the gateway
- * module reads this feature's constants.
+ * its placeholders filled from the manifests, the step-ca resolver added when
+ * it lacks one and unsafe settings overridden (lib/gateway/traefik-static.mts):
+ * the same file the CT 102 application script and `sync all` install.
+ * Imported lazily: the gateway modules read this feature's constants.
  */
 export async function staticConfig(context: FeatureContext, ctid: string, ca: string): Promise<{ text: string; source: string }> {
-  const { renderTraefikStatic } = await import('../gateway/traefik.mts');
+  const { renderTraefikStatic } = await import('../gateway/traefik-static.mts');
   const { text, source } = await renderTraefikStatic(context, ctid, ca);
   return { text, source };
 }

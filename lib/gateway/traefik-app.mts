@@ -4,7 +4,7 @@
 // 1. wait, for a bounded time, until the CA is ready: the host has the root
 //    CA copy (pulled from the CA container when it has none yet) and
 //    `step ca health` answers from inside this container (the bash looped
-//    forever on a marker file in CT 103's shared directory: BUG-43);
+//    forever on a marker file in CT 103's shared directory);
 // 2. the root CA in /etc/traefik/certs/ca.pem and `step` bootstrapped
 //    against the CA URL of the manifests with the fingerprint computed on the
 //    host from that copy;
@@ -24,7 +24,8 @@ import { writeFileAtomic } from '../fs.mts';
 import { missingCommands, probe, pushContent, readGuestFile, requireRunning, type FeatureContext } from '../features/common.mts';
 import { caUrl, ensureRootCaOnHost, stepCaCtid, type RootCa } from '../features/pki.mts';
 import { BINARY, CA_PEM, DYNAMIC_DIR, isBootstrapped, STATIC_CONFIG, STEP_DEFAULTS } from '../features/traefik.mts';
-import { ACME_STORAGE, DYNAMIC_RELATIVE, STATIC_RELATIVE, renderTraefikDynamic, renderTraefikStatic, traefikCt } from './traefik.mts';
+import { DYNAMIC_RELATIVE, renderTraefikDynamic, traefikCt } from './traefik.mts';
+import { ACME_STORAGE, STATIC_RELATIVE, renderTraefikStatic } from './traefik-static.mts';
 import { installGuestFile, installGuestFiles, journalTail, requireRole, unitIs } from './guest.mts';
 
 const WHAT = 'traefik mesh';

@@ -1,39 +1,24 @@
-// Traefik's configuration for the mesh container (CT 102) from the manifests,
-// as data:
-//
-// - the dynamic file (/etc/traefik/dynamic/dynamic_conf.yml): routers on the
-//   `mesh` entrypoint, routers on `websecure` for what the gateway passes
-//   through raw (hybrid: the listed SNIs; passthrough: everything), services
-//   built from the guests' addresses, ports and schemes, the `mesh-mtls` TLS
-//   options the static configuration's mesh entrypoint names, and Traefik's
-//   own issued certificate;
-// - the static file (/etc/traefik/traefik.yml) from the template
-//   etc/traefik/traefik.yml.template: placeholders filled and optional
-//   sections removed on the parsed YAML, never by text substitution.
+// Traefik's dynamic configuration for the mesh container (CT 102) from the
+// manifests, as data (/etc/traefik/dynamic/dynamic_conf.yml): routers on the
+// `mesh` entrypoint, routers on `websecure` for what the gateway passes
+// through raw (hybrid: the listed SNIs; passthrough: everything), services
+// built from the guests' addresses, ports and schemes, the `mesh-mtls` TLS
+// options the static configuration's mesh entrypoint names, and Traefik's
+// own issued certificate. The static file is traefik-static.mts.
 //
 // Also the topology lookups the nginx generator shares (which CT runs
 // Traefik, which address reaches a guest, where a host file appears inside
-// a container). Nothing here runs a command; only the static renderer reads
-// a file (the template).
+// a container). Nothing here runs a command or reads a file, except the
+// stacks manifest for passthrough names a stack routes.
 
 import fs from 'node:fs';
-import path from 'node:path';
 import type { PhoenixConfig } from '../config.mts';
 import type { CertificateEntry, LxcConfig, NetworkConfig } from '../config-types.mts';
 import { ConfigError } from '../errors.mts';
-import type { FeatureContext } from '../features/common.mts';
-import {
-  ACME_PROVISIONER,
-  CA_PEM,
-  CERTS_DIR,
-  CONFIG_DIR,
-  DEFAULT_API_PORT,
-  DEFAULT_MESH_PORT,
-  DYNAMIC_DIR,
-  SWARM_DOCKER_PORT,
-  SWARM_NETWORK,
-  TEMPLATE_RELATIVE,
-} from '../features/traefik.mts';
+import { CA_PEM } from '../features/traefik.mts';
+import { DEFAULT_STEP_CA_CTID } from '../features/pki.mts';
+
+export { DEFAULT_MESH_PORT } from '../features/traefik.mts';
 
 export const MESH_ENTRYPOINT = 'mesh';
 export const WEBSECURE_ENTRYPOINT = 'websecure';
@@ -41,14 +26,8 @@ export const MESH_TLS_OPTIONS = 'mesh-mtls';
 export const SERVERS_TRANSPORT = 'internal-ca';
 /** Where `generate_traefik_config.sh` left the file, relative to PHOENIX_BASE_DIR. */
 export const DYNAMIC_RELATIVE = 'etc/traefik/dynamic_conf.yml';
-/** The rendered static configuration next to it, relative to PHOENIX_BASE_DIR. */
-export const STATIC_RELATIVE = 'etc/traefik/traefik.yml';
 /** Name of the ACME certificate resolver (Swarm stacks refer to it in their labels: tls.certresolver=step-ca). */
 export const ACME_RESOLVER = 'step-ca';
-/** Traefik's ACME store in the Traefik CT; Traefik refuses it unless its mode is 0600. */
-export const ACME_STORAGE = `${CONFIG_DIR}/acme.json`;
-/** The template shipped with Phoenix, used when PHOENIX_BASE_DIR has none. */
-const SHIPPED_TEMPLATE = new URL('../../etc/traefik/traefik.yml.template', import.meta.url);
 /** The Portainer agent port when the hypervisor config names none (the bash's literal). */
 export const DEFAULT_AGENT_PORT = 9001;
 /** Routed by the Swarm provider from the stack's labels, as in the bash. */
@@ -147,8 +126,18 @@ export interface TraefikDynamic {
   document: Record<string, unknown>;
 }
 
+/** The name the dashboard router answers to: the Traefik CT's traefik_service name (default traefik) under domain_name. */
+export function dashboardHost(config: PhoenixConfig): string {
+  return `${traefikCt(config).ct.traefik_service?.name ?? 'traefik'}.${config.hypervisor.domain_name}`;
+}
+
+/** Whether a container runs the CA: step_ca.ctid (default 103), or it lists the step_ca feature. */
+function isCaContainer(config: PhoenixConfig, id: string, ct: LxcConfig): boolean {
+  return id === (config.hypervisor.step_ca?.ctid ?? DEFAULT_STEP_CA_CTID) || (ct.features ?? []).includes('step_ca');
+}
+
 /** The routes of the mesh, in the bash's order: VM services, Portainer agents, container services, the dashboard. */
-export function meshRoutes(config: PhoenixConfig): { routes: MeshRoute[]; skipped: string[] } {
+export function meshRoutes(config: PhoenixConfig): { routes: MeshRoute[]; skipped: string[]; notes: string[] } {
   const domain = checkHostname(config.hypervisor.domain_name, config.paths.hypervisor, '/domain_name');
   const traefik = traefikCt(config);
   const clientName = config.hypervisor.gateway?.client_certificate ?? 'nginx-gateway-client';
@@ -156,6 +145,7 @@ export function meshRoutes(config: PhoenixConfig): { routes: MeshRoute[]; skippe
   const gatewayId = gatewayCert?.guest_id === undefined ? undefined : String(gatewayCert.guest_id);
   const routes: MeshRoute[] = [];
   const skipped: string[] = [];
+  const notes: string[] = [];
   const add = (route: MeshRoute, file: string, pointer: string) => {
     if (!SERVICE_NAME.test(route.name)) throw new ConfigError(file, pointer, `${route.source}: '${route.name}' cannot name a Traefik router`);
     checkHostname(route.host, file, pointer);
@@ -204,13 +194,20 @@ export function meshRoutes(config: PhoenixConfig): { routes: MeshRoute[]; skippe
       skipped.push(`${source}: no static address (ip ${interfaces(ct).map((nic) => nic.ip).join(', ')})`);
       continue;
     }
-    const url = `${service.scheme ?? 'http'}://${address}:${service.port}`;
+    let scheme = service.scheme ?? 'http';
+    if (scheme !== 'https' && isCaContainer(config, id, ct)) {
+      // step-ca answers only TLS: a plain-http backend could never reach it.
+      // The bash manifests name no scheme for the CA; an explicit http is a mistake worth saying.
+      if (service.scheme !== undefined) notes.push(`${source}: step-ca serves only https; traefik_service.scheme '${service.scheme}' ignored`);
+      scheme = 'https';
+    }
+    const url = `${scheme}://${address}:${service.port}`;
     add({ name: service.name, host: `${service.name}.${domain}`, url, source }, config.paths.lxc, `/lxc_configs/${id}/traefik_service`);
   }
   const dashboardName = traefik.ct.traefik_service?.name ?? 'traefik';
   const dashboard = { name: `${dashboardName}-dashboard`, host: `${dashboardName}.${domain}`, source: `CT ${traefik.id} (${traefik.ct.name}) dashboard` };
   add(dashboard, config.paths.lxc, `/lxc_configs/${traefik.id}/traefik_service`);
-  return { routes, skipped };
+  return { routes, skipped, notes };
 }
 
 /**
@@ -267,10 +264,11 @@ export function websecureRoutes(config: PhoenixConfig, routes: readonly MeshRout
 }
 
 export function traefikDynamic(config: PhoenixConfig): TraefikDynamic {
-  const { routes, skipped } = meshRoutes(config);
+  const { routes, skipped, notes: routeNotes } = meshRoutes(config);
   const traefik = traefikCt(config);
   const acme = acmeEnabled(config);
-  const { websecure, unrouted, notes } = websecureRoutes(config, routes);
+  const { websecure, unrouted, notes: sniNotes } = websecureRoutes(config, routes);
+  const notes = [...routeNotes, ...sniNotes];
   const routers: Record<string, unknown> = {};
   const services: Record<string, unknown> = {};
   const serviceOf = (route: MeshRoute) => (route.url === undefined ? 'api@internal' : `${route.name}-service`);
@@ -301,6 +299,8 @@ export function traefikDynamic(config: PhoenixConfig): TraefikDynamic {
     };
   }
   // Always defined: Swarm stacks name it in their labels (serverstransport=internal-ca@file).
+  // CA_PEM is the root the traefik feature and the CT 102 script install, so
+  // every https backend (the CA itself included) is verified, never skipped.
   const http: Record<string, unknown> = {
     routers,
     services,
@@ -350,151 +350,3 @@ export async function renderTraefikDynamic(config: PhoenixConfig): Promise<{ tex
   ].join('\n');
   return { text: header + stringify(model.document, { lineWidth: 0 }), model };
 }
-
-// ---------------------------------------------------------------- the static file
-
-/** The static template: <base>/etc/traefik/traefik.yml.template, else the one shipped with Phoenix. */
-export function staticTemplatePath(baseDir: string): string {
-  const own = path.join(baseDir, TEMPLATE_RELATIVE);
-  return fs.existsSync(own) ? own : decodeURIComponent(SHIPPED_TEMPLATE.pathname);
-}
-
-/** Step-CA's ACME directory under a CA URL (the CA container adds the provisioner). */
-export function acmeDirectory(ca: string): string {
-  return `${ca.replace(/\/+$/, '')}/acme/${ACME_PROVISIONER}/directory`;
-}
-
-/** The Docker API of the Swarm manager VM, when one has a static address. */
-function swarmEndpoint(config: PhoenixConfig): string | undefined {
-  for (const vm of config.vm.vms) {
-    if (vm.swarm_role !== 'manager' || vm.is_template) continue;
-    const address = staticAddress(vm.network_config?.ip);
-    if (address) return `tcp://${address}:${SWARM_DOCKER_PORT}`;
-  }
-  return undefined;
-}
-
-const PLACEHOLDER = /\$\{([A-Za-z0-9_]*)\}/g;
-
-type Yaml = null | boolean | number | string | Yaml[] | { [key: string]: Yaml };
-
-function isMapping(value: Yaml | undefined): value is { [key: string]: Yaml } {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function pointerOf(keys: readonly (string | number)[]): string {
-  return keys.map((key) => `/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
-}
-
-/** Remove `keys` from the mapping at `parents`, then any mapping this leaves empty above it. */
-function removeAt(root: { [key: string]: Yaml }, parents: readonly string[], key: string): void {
-  const chain: { [key: string]: Yaml }[] = [root];
-  for (const name of parents) {
-    const next = chain[chain.length - 1]?.[name];
-    if (!isMapping(next)) return;
-    chain.push(next);
-  }
-  delete chain[chain.length - 1]?.[key];
-  for (let i = chain.length - 1; i > 0; i--) {
-    if (Object.keys(chain[i] as object).length > 0) break;
-    delete chain[i - 1]?.[parents[i - 1] as string];
-  }
-}
-
-/**
- * Traefik's static configuration from the template: parsed as YAML, the
- * sections the manifests turn off removed, every ${NAME} in a value filled
- * from the manifests, the mesh entrypoint tied to the dynamic file's
- * mesh-mtls options, and serialised again. Refuses a template with an
- * unknown placeholder, without a mesh entrypoint, without the ACME resolver
- * the websecure routers use, or with Traefik v1's entrypoint `clientCA`.
- * Same inputs, same text: the traefik feature and the Traefik CT's
- * application script install the same file.
- */
-export async function renderTraefikStatic(context: FeatureContext, ctid: string, ca: string): Promise<{ text: string; source: string; document: Record<string, unknown> }> {
-  const config = context.config;
-  const file = staticTemplatePath(context.options.baseDir);
-  const { parseDocument, Document, visit } = await import('yaml');
-  const parsed = parseDocument(fs.readFileSync(file, 'utf8'), { uniqueKeys: true });
-  if (parsed.errors.length > 0) throw new ConfigError(file, '', `not valid YAML: ${parsed.errors[0]?.message ?? 'parse error'}`);
-  const root = parsed.toJS() as Yaml;
-  if (!isMapping(root)) throw new ConfigError(file, '', 'expected a mapping (Traefik static configuration)');
-
-  const acme = acmeEnabled(config);
-  const swarm = swarmEndpoint(config);
-  if (!swarm) removeAt(root, ['providers'], 'swarm');
-  if (!acme) {
-    removeAt(root, ['certificatesResolvers'], ACME_RESOLVER);
-    removeAt(root, ['entryPoints', WEBSECURE_ENTRYPOINT, 'http', 'tls'], 'certResolver');
-  }
-  const values: Record<string, string | undefined> = {
-    MESH_PORT: String(config.hypervisor.gateway?.mesh_port ?? DEFAULT_MESH_PORT),
-    API_PORT: String(config.lxc.lxc_configs[ctid]?.traefik_service?.port ?? DEFAULT_API_PORT),
-    DYNAMIC_DIR,
-    CERTS_DIR,
-    CA_FILE: CA_PEM,
-    ACME_STORAGE,
-    ACME_CA_SERVER: acme ? acmeDirectory(ca) : undefined,
-    SWARM_ENDPOINT: swarm,
-    SWARM_NETWORK,
-  };
-  const fill = (node: Yaml, keys: (string | number)[]): Yaml => {
-    if (typeof node === 'string') {
-      return node.replace(PLACEHOLDER, (_whole, name: string) => {
-        const value = values[name];
-        if (value === undefined) {
-          const why = name in values ? 'has no value for these manifests (its section is turned off)' : 'is not a placeholder Phoenix knows';
-          throw new ConfigError(file, pointerOf(keys), `\${${name}} ${why}`, `known: ${Object.keys(values).map((key) => `\${${key}}`).join(' ')}`);
-        }
-        return value;
-      });
-    }
-    if (Array.isArray(node)) return node.map((item, i) => fill(item, [...keys, i]));
-    if (isMapping(node)) {
-      const out: { [key: string]: Yaml } = {};
-      for (const [key, value] of Object.entries(node)) {
-        if (key === 'clientCA') {
-          throw new ConfigError(file, pointerOf([...keys, key]), 'clientCA is Traefik v1 syntax; Traefik v3 refuses it', `client certificates are required by the dynamic file's TLS options ${MESH_TLS_OPTIONS}`);
-        }
-        out[key] = fill(value, [...keys, key]);
-      }
-      return out;
-    }
-    return node;
-  };
-  const filled = fill(root, []) as { [key: string]: Yaml };
-
-  const entryPoints = filled.entryPoints;
-  const mesh = isMapping(entryPoints) ? entryPoints[MESH_ENTRYPOINT] : undefined;
-  if (!isMapping(mesh)) throw new ConfigError(file, `/entryPoints/${MESH_ENTRYPOINT}`, `the template has no '${MESH_ENTRYPOINT}' entrypoint, which the gateway and the mesh routers use`);
-  // Qualified: a Swarm-provider router on mesh would otherwise look for mesh-mtls@swarm.
-  const meshHttp = isMapping(mesh.http) ? mesh.http : (mesh.http = {});
-  const meshTls = isMapping(meshHttp.tls) ? meshHttp.tls : (meshHttp.tls = {});
-  meshTls.options = `${MESH_TLS_OPTIONS}@file`;
-  if (acme) {
-    const resolvers = filled.certificatesResolvers;
-    const resolver = isMapping(resolvers) ? resolvers[ACME_RESOLVER] : undefined;
-    if (!isMapping(resolver) || !isMapping(resolver.acme)) {
-      throw new ConfigError(file, `/certificatesResolvers/${ACME_RESOLVER}`, `the template has no ACME resolver '${ACME_RESOLVER}', which the websecure routers use`, 'add it, or set gateway.acme_tls_alpn to false');
-    }
-    // A CA reached by address presents a certificate for its name: tell Traefik which name to verify.
-    const caName = config.hypervisor.step_ca?.dns_name;
-    if (caName && resolver.acme.caServerName === undefined && staticAddress(new URL(ca).hostname) !== undefined) resolver.acme.caServerName = caName;
-  }
-
-  const doc = new Document(filled);
-  // ":80" is a valid plain scalar in YAML 1.2 but not for every parser; quote addresses.
-  visit(doc, {
-    Scalar(_key, node) {
-      if (typeof node.value === 'string' && node.value.startsWith(':')) node.type = 'QUOTE_DOUBLE';
-    },
-  });
-  const header = [
-    `# Traefik static configuration, generated by Phoenix from ${TEMPLATE_RELATIVE} and the manifests.`,
-    '# Edits are overwritten on the next run; change the template or the manifests instead.',
-    '',
-  ].join('\n');
-  return { text: header + doc.toString({ lineWidth: 0 }), source: file, document: filled as Record<string, unknown> };
-}
-
-export { DEFAULT_MESH_PORT };
