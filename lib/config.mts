@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { resolveOptions } from './env.mts';
 import { ConfigError } from './errors.mts';
+import { completeIdMaps } from './id-maps.mts';
 import type {
   CertificateEntry,
   HypervisorConfig,
@@ -625,6 +626,7 @@ function referenceIssues(config: PhoenixConfig): ConfigIssue[] {
       else if (!isContainer(source)) issues.push({ file: lxcFile, pointer, message: `clone source ${source} is not defined in lxc_configs` });
     }
     checkDependencies(lxcFile, base, id, ct.dependencies);
+    for (const problem of completeIdMaps(ct.id_maps).problems) issues.push({ file: lxcFile, pointer: `${base}/id_maps/${problem.entry}`, message: problem.message });
   }
   vms.forEach((vm, i) => {
     const id = String(vm.vmid);

@@ -22,7 +22,9 @@ import {
   desiredMounts,
 } from '../lib/lxc/plan.mts';
 import { editLiveSection } from '../lib/lxc/conf.mts';
-import { hostId, planHostDirs, exclusiveHostDirs } from '../lib/lxc/hostdirs.mts';
+import { planHostDirs, exclusiveHostDirs } from '../lib/lxc/hostdirs.mts';
+import { toHostId as hostId, completeIdMaps, extraHostRanges } from '../lib/id-maps.mts';
+import { subidFileText } from '../lib/lxc/subids.mts';
 import { withoutSecrets } from '../lib/redact.mts';
 import { PROJECT_ROOT } from '../lib/bridge.mts';
 
@@ -117,7 +119,7 @@ test('raw lines: single-valued keys are replaced, multi-valued ones only gain, u
   assert.equal(planRawLines(desired, [...desired]).plan, { add: [], remove: [] });
 });
 
-test('id_maps are written as given (BUG-23), replacing every earlier lxc.idmap line', () => {
+test('complete id_maps are written as given, replacing every earlier lxc.idmap line', () => {
   const mapped = ct('101', {
     id_maps: [
       { type: 'uid', container_id: 0, host_id: 100000, size: 65536 },
@@ -134,6 +136,58 @@ test('id_maps are written as given (BUG-23), replacing every earlier lxc.idmap l
   assert.is(hostId(mapped, 'gid', 0), 100000);
   assert.is(hostId(mapped, 'uid', 33), 100033);
   assert.is(hostId(ct('101', { unprivileged: false }), 'uid', 33), 33);
+});
+
+test('a partial id map (only the passed-through ids) is completed around its holes, for both kinds', () => {
+  // The bash toolkit's shape: one gid passed through, nothing else named.
+  const partial = ct('101', { id_maps: [{ type: 'gid', container_id: 33, host_id: 33, size: 1 }] });
+  const plan = planConfig({ ct: partial, current: parseConfigLines('memory: 1024\n') });
+  assert.equal(
+    plan.raw.add.filter((l) => l.key === 'lxc.idmap').map((l) => l.value),
+    ['u 0 100000 65536', 'g 0 100000 33', 'g 33 33 1', 'g 34 100034 65502'],
+  );
+  // Container root is mapped, and the named id goes through.
+  assert.is(hostId(partial, 'uid', 0), 100000);
+  assert.is(hostId(partial, 'gid', 0), 100000);
+  assert.is(hostId(partial, 'gid', 33), 33);
+  assert.is(hostId(partial, 'gid', 34), 100034);
+  // What root must be granted in /etc/subgid beyond the default range.
+  assert.equal(extraHostRanges(partial), [{ kind: 'g', start: 33, size: 1 }]);
+  // Several holes, one at the very start.
+  const holes = completeIdMaps([
+    { type: 'uid', container_id: 0, host_id: 0, size: 1 },
+    { type: 'uid', container_id: 1000, host_id: 1000, size: 2 },
+  ]);
+  assert.equal(holes.problems, []);
+  assert.equal(holes.ranges.filter((r) => r.kind === 'u').map((r) => [r.container, r.host, r.size]), [[0, 0, 1], [1, 100001, 999], [1000, 1000, 2], [1002, 101002, 64534]]);
+});
+
+test('id maps that claim one id twice are refused, with the entry named', () => {
+  const overlapping = completeIdMaps([
+    { type: 'gid', container_id: 30, host_id: 30, size: 5 },
+    { type: 'gid', container_id: 33, host_id: 33, size: 1 },
+  ]);
+  assert.is(overlapping.problems.length, 1);
+  assert.is(overlapping.problems[0]?.entry, 1);
+  assert.match(overlapping.problems[0]?.message ?? '', /overlaps/);
+  // Host id 100033 is already the default home of container gid 33.
+  const sharedHost = completeIdMaps([{ type: 'gid', container_id: 40, host_id: 100033, size: 1 }]);
+  assert.is(sharedHost.problems.length, 1);
+  assert.match(sharedHost.problems[0]?.message ?? '', /shares host ids with the default range/);
+  assert.equal(completeIdMaps(undefined), { ranges: [], problems: [] });
+});
+
+test('/etc/subgid: a passed-through id is granted to root in a marked block, once, and only when no line grants it', () => {
+  const fresh = 'root:100000:65536\n';
+  const granted = subidFileText(fresh, [{ start: 33, size: 1 }]);
+  assert.ok(granted?.startsWith('root:100000:65536\n# BEGIN phoenix'));
+  assert.match(granted ?? '', /^root:33:1$/m);
+  // A second run converges; the operator's own lines are kept.
+  assert.is(subidFileText(granted as string, [{ start: 33, size: 1 }]), undefined);
+  assert.is(subidFileText('root:100000:65536\nroot:33:1\n', [{ start: 33, size: 1 }]), undefined, 'already granted outside the block');
+  // Nothing needed any more: the block goes, the rest stays.
+  assert.is(subidFileText(`lxd:200000:65536\n${granted as string}`, []), 'lxd:200000:65536\nroot:100000:65536\n');
+  assert.is(subidFileText(fresh, []), undefined);
 });
 
 test('gpu_assignment: device binds for each GPU plus the control devices; none gives nothing', () => {

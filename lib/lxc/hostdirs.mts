@@ -15,22 +15,11 @@ import type { LxcConfig, LxcManifest, MountPoint } from '../config-types.mts';
 import { ensureDir } from '../fs.mts';
 import { isDryRun } from '../runner.mts';
 import { info, warn } from '../log.mts';
-
-const UNPRIVILEGED_OFFSET = 100000;
+import { toHostId } from '../id-maps.mts';
 
 /** A manifest path on the host, inside PHOENIX_HOST_ROOT. */
 export function onHost(hostRoot: string, manifestPath: string): string {
   return hostRoot === '/' ? manifestPath : path.join(hostRoot, manifestPath);
-}
-
-/** The host id a container id maps to, or undefined when the maps leave it unmapped. */
-export function hostId(ct: LxcConfig, kind: 'uid' | 'gid', id: number): number | undefined {
-  const maps = (ct.id_maps ?? []).filter((m) => m.type === kind);
-  if (maps.length > 0) {
-    const map = maps.find((m) => id >= m.container_id && id < m.container_id + m.size);
-    return map ? map.host_id + (id - map.container_id) : undefined;
-  }
-  return ct.unprivileged === true ? UNPRIVILEGED_OFFSET + id : id;
 }
 
 export interface HostDirPlan {
@@ -72,10 +61,10 @@ export function planHostDirs(ctid: string, manifest: LxcManifest, hostRoot: stri
 
 function ownerFor(ct: LxcConfig, mount: MountPoint): { uid: number; gid: number } | 'none' | string {
   if (mount.owner_uid === undefined && mount.owner_gid === undefined) return 'none';
-  const uid = mount.owner_uid === undefined ? undefined : hostId(ct, 'uid', mount.owner_uid);
-  const gid = mount.owner_gid === undefined ? undefined : hostId(ct, 'gid', mount.owner_gid);
-  if (mount.owner_uid !== undefined && uid === undefined) return `uid ${mount.owner_uid} is not mapped by id_maps`;
-  if (mount.owner_gid !== undefined && gid === undefined) return `gid ${mount.owner_gid} is not mapped by id_maps`;
+  const uid = mount.owner_uid === undefined ? undefined : toHostId(ct, 'uid', mount.owner_uid);
+  const gid = mount.owner_gid === undefined ? undefined : toHostId(ct, 'gid', mount.owner_gid);
+  if (mount.owner_uid !== undefined && uid === undefined) return `uid ${mount.owner_uid} is not mapped by the container's id maps`;
+  if (mount.owner_gid !== undefined && gid === undefined) return `gid ${mount.owner_gid} is not mapped by the container's id maps`;
   return { uid: uid ?? -1, gid: gid ?? -1 };
 }
 

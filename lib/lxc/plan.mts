@@ -10,6 +10,7 @@
 
 import type { LxcConfig, NetworkConfig } from '../config-types.mts';
 import type { PveConfig } from '../pve-args.mts';
+import { idMapLines } from '../id-maps.mts';
 
 export interface RawLine {
   key: string;
@@ -218,10 +219,9 @@ export function desiredRawLines(ct: LxcConfig): RawLine[] {
   }
   for (const line of apparmorLines(ct)) push(line);
   for (const line of gpuLines(ct.gpu_assignment)) push(line);
-  // The manifest's own maps (BUG-23), not a fixed default.
-  for (const map of ct.id_maps ?? []) {
-    push({ key: 'lxc.idmap', value: `${map.type === 'uid' ? 'u' : 'g'} ${map.container_id} ${map.host_id} ${map.size}` });
-  }
+  // The manifest's own maps, completed around the ids it names: LXC maps
+  // nothing but the lines it is given.
+  for (const value of idMapLines(ct.id_maps)) push({ key: 'lxc.idmap', value });
   return lines;
 }
 
