@@ -394,6 +394,43 @@ test('snapshots from the root-level switch; the singular health_check runs insid
   assert.is(record('201').health, 'passed');
 });
 
+test('health_check naming the toolkit\'s check_step_ca.sh by its host path runs Phoenix\'s probe of step-ca inside the CT', () => {
+  resetHost(true);
+  const env = manifest((c) => {
+    c['201'] = guest({ health_check: { command: '/usr/local/phoenix_hypervisor/bin/health_checks/check_step_ca.sh', retries: 2, interval: 0 } });
+  });
+  host.injectExec({ tool: 'pct', guest: '201', command: ['env'], contains: 'health', exit: 0, stdout: 'ok\n' });
+  const r = lxc(['create', '201'], env);
+  assert.is(r.code, 0, r.stderr);
+  const inside = host.calls('pct').filter((c) => c.argv[0] === 'exec' && c.argv[1] === '201').map((c) => c.argv.slice(3).join(' '));
+  assert.ok(inside.includes('systemctl is-active step-ca'), inside.join('\n'));
+  assert.ok(inside.some((line) => /step ca health --ca-url https:\/\/\S+ --root \S+root_ca\.crt$/.test(line)), inside.join('\n'));
+  assert.not.ok(inside.some((line) => line.includes('/bin/health_checks/')), 'the host path is never executed inside the container');
+  assert.is(record('201').health, 'passed');
+});
+
+test('health_check whose program exists neither in the CT nor as a toolkit check: reported, skipped, the create succeeds', () => {
+  resetHost(true);
+  const env = manifest((c) => {
+    c['201'] = guest({ health_check: { command: '/opt/probes/check_app.sh --quick', retries: 5, interval: 10 } });
+  });
+  const r = lxc(['create', '201'], env);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /health_check\.command '\/opt\/probes\/check_app\.sh --quick' was not run: '\/opt\/probes\/check_app\.sh' does not exist in the container/);
+  assert.not.ok(host.calls('pct').some((c) => c.argv[0] === 'exec' && c.argv[3] === '/opt/probes/check_app.sh'), 'not executed, not retried');
+});
+
+test('health_check naming another toolkit check by host path runs that check on the host with its arguments', () => {
+  resetHost(true);
+  fs.rmSync(path.join(host.stateDir, 'health-runs'), { force: true });
+  const env = manifest((c) => {
+    c['201'] = guest({ health_check: { command: '/usr/local/phoenix_hypervisor/bin/health_checks/check_demo.sh 201 --deep' } });
+  });
+  const r = lxc(['create', '201'], env);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(fs.readFileSync(path.join(host.stateDir, 'health-runs'), 'utf8'), '201 --deep\n');
+});
+
 test('secondary network removed from the manifest: net1 is deleted on converge', () => {
   resetHost(true);
   ok(['create', '101']);

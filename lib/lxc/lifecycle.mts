@@ -29,6 +29,7 @@ import { guestGraph } from '../guests.mts';
 import { formatStatusTable } from '../status.mts';
 import { applyRawPlan } from './conf.mts';
 import { applyHostDirs, exclusiveHostDirs, onHost, planHostDirs } from './hostdirs.mts';
+import { grantIdRanges } from './subids.mts';
 import { guestLockPath, hostStepsLockPath, withLock } from './locks.mts';
 import {
   assumedConfigAfterClone,
@@ -42,6 +43,7 @@ import {
 } from './plan.mts';
 import { emptyRecord, readRecord, removeRecord, writeRecord, type LifecycleRecord } from './record.mts';
 import { resolveAppScript, runApplicationScript, scriptDigest } from './appscript.mts';
+import { healthScript, runProbe } from './health.mts';
 
 export const SNAPSHOT_PRE_CONFIGURED = 'pre-configured';
 export const SNAPSHOT_FINAL_FORM = 'final-form';
@@ -50,7 +52,6 @@ const FIREWALL_SCRIPT = 'hypervisor_setup/hypervisor_feature_setup_firewall.sh';
 const CERTIFICATE_SCRIPT = 'managers/certificate-renewal-manager.sh';
 const TRAEFIK_SYNC_SCRIPT = 'lxc_setup/phoenix_hypervisor_feature_sync_traefik_certs.sh';
 const featureScript = (feature: string) => `lxc_setup/phoenix_hypervisor_feature_install_${feature}.sh`;
-const healthScript = (script: string) => `health_checks/${script}`;
 
 /** Everything an action needs; one per process. */
 export interface LxcSession {
@@ -124,6 +125,15 @@ async function runChild(session: LxcSession, name: string, args: readonly string
   return result.code;
 }
 
+function scriptExists(session: LxcSession, name: string): boolean {
+  try {
+    resolveScript(name, { legacyDir: session.options.legacyDir, useLegacy: session.options.useLegacy });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Fail before any change when a script the sequence will need is nowhere to be found. */
 function requireScript(session: LxcSession, name: string, what: string): void {
   try {
@@ -182,6 +192,7 @@ async function createLocked(session: LxcSession, ctid: string, ct: LxcConfig, mo
   preflight(session, ctid, ct, view.exists);
 
   changes.push(...applyHostDirs(planHostDirs(ctid, session.config.lxc, session.options.hostRoot)));
+  await hostStep(session, 'id ranges', async () => void changes.push(...grantIdRanges(session.config.lxc, session.options.hostRoot)));
   await certificateRun(session);
 
   let created = false;
@@ -546,7 +557,17 @@ async function healthChecks(session: LxcSession, ctid: string, ct: LxcConfig, vi
     const args = Array.isArray(check.args) ? check.args : (check.args ?? '').split(/\s+/).filter(Boolean);
     await hostHealthCheck(session, ctid, check.script, args);
   }
-  if (ct.health_check) await guestHealthCheck(ctid, ct.health_check);
+  if (ct.health_check) {
+    await runProbe(
+      {
+        ctid,
+        config: session.config,
+        options: session.options,
+        runHostScript: async (name, args) => (scriptExists(session, name) ? runChild(session, name, args) : undefined),
+      },
+      ct.health_check,
+    );
+  }
   record.health = 'passed';
   saveRecord(session, record);
   success(`Health checks passed for CTID ${ctid}.`);
@@ -556,29 +577,6 @@ async function hostHealthCheck(session: LxcSession, ctid: string, script: string
   info(`Running health check ${script} for CTID ${ctid}...`);
   const code = await runChild(session, healthScript(script), args);
   if (code !== 0) throw new PhoenixError(`Health check '${script}' failed for CTID ${ctid} (exit ${code}).`);
-}
-
-/**
- * The singular `health_check` (BUG-29): its command runs inside the
- * container as an argument vector, up to `retries` attempts (default 1),
- * `interval` seconds apart (default 5).
- */
-async function guestHealthCheck(ctid: string, check: NonNullable<LxcConfig['health_check']>): Promise<void> {
-  const argv = check.command.trim().split(/\s+/).filter(Boolean);
-  if (argv.length === 0) throw new PhoenixError(`CT ${ctid}: health_check.command is empty`);
-  const attempts = Math.max(1, check.retries ?? 1);
-  const intervalMs = (check.interval ?? 5) * 1000;
-  let last = '';
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    const result = await pct.exec(ctid, argv, { mutating: false, allowFailure: true });
-    if (result.code === 0) return;
-    last = (result.stderr || result.stdout).trim();
-    if (attempt < attempts) {
-      info(`health check '${check.command}' in CT ${ctid} failed (attempt ${attempt}/${attempts}); retrying in ${intervalMs / 1000} s`);
-      await sleep(intervalMs);
-    }
-  }
-  throw new PhoenixError(`Health check '${check.command}' failed in CT ${ctid} after ${attempts} attempt${attempts === 1 ? '' : 's'}${last ? `: ${last}` : ''}`);
 }
 
 function saveRecord(session: LxcSession, record: LifecycleRecord): void {
