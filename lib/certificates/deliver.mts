@@ -11,7 +11,7 @@
 
 import * as pct from '../pct.mts';
 import * as qm from '../qm.mts';
-import { run } from '../runner.mts';
+import { run, isDryRun } from '../runner.mts';
 import { PhoenixError } from '../errors.mts';
 import { info } from '../log.mts';
 import type { PhoenixConfig } from '../config.mts';
@@ -151,4 +151,30 @@ export async function reloadService(service: ServiceReload): Promise<ReloadOutco
   }
   await pct.exec(service.ctid, ['systemctl', service.action, service.unit]);
   return 'reloaded';
+}
+
+/**
+ * Check from inside the container that the key can be read by the user who
+ * needs it (the owner's user; root when the manifest names none): the way
+ * nginx or Traefik will open it, through the container's id maps. A key the
+ * host can read but the container cannot would only show when the service
+ * next restarts.
+ */
+export async function verifyInGuest(plan: CertificatePlan): Promise<string | undefined> {
+  if (plan.guest?.kind !== 'lxc' || isDryRun()) return undefined;
+  const paths = [plan.owner?.container?.guestKeyPath, plan.push.handover ? undefined : plan.push.key].filter((p): p is string => p !== undefined);
+  if (paths.length === 0) return undefined;
+  const user = plan.owner?.container ? plan.owner.user : 'root';
+  const group = plan.owner?.container ? plan.owner.group : 'root';
+  const asRoot = user === 'root' || user === '0';
+  for (const file of [...new Set(paths)]) {
+    const argv = asRoot ? ['test', '-r', file] : ['setpriv', `--reuid=${user}`, `--regid=${group}`, /^\d+$/.test(user) ? '--clear-groups' : '--init-groups', '--', 'test', '-r', file];
+    const result = await pct.exec(plan.guest.id, argv, { mutating: false, allowFailure: true, quiet: true });
+    if (result.code !== 0) {
+      throw new PhoenixError(`${file} in CT ${plan.guest.id} cannot be read by ${user} there${result.stderr.trim() ? ` (${result.stderr.trim()})` : ''}`, {
+        hint: `the files' owner is ${plan.owner?.text ?? 'not set'}; an unprivileged container reads host files only through its id maps`,
+      });
+    }
+  }
+  return `key readable by ${user} in CT ${plan.guest.id}`;
 }

@@ -12,10 +12,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { X509Certificate } from 'node:crypto';
-import { run, query } from '../runner.mts';
+import { run } from '../runner.mts';
 import { writeFileAtomic } from '../fs.mts';
 import { PhoenixError } from '../errors.mts';
-import { CERT_MODE, type CaSettings, type CertificatePlan, type OwnerSpec } from './manifest.mts';
+import { CERT_MODE, type CaSettings, type CertificatePlan } from './manifest.mts';
+import type { OwnerResolver } from './owners.mts';
 import { inspect } from './x509.mts';
 
 /** How long one `step ca certificate` may take. */
@@ -79,28 +80,5 @@ export async function issueCertificate(plan: CertificatePlan, ca: CaSettings, ro
     return { written: true, certPem };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Owner names looked up once per run (`getent`), numbers taken as they are. */
-export class OwnerResolver {
-  private readonly users = new Map<string, number>();
-  private readonly groups = new Map<string, number>();
-
-  async resolve(owner: OwnerSpec): Promise<{ uid: number; gid: number }> {
-    return { uid: await this.lookup('passwd', owner.user, this.users), gid: await this.lookup('group', owner.group, this.groups) };
-  }
-
-  private async lookup(db: 'passwd' | 'group', name: string, cache: Map<string, number>): Promise<number> {
-    if (/^\d+$/.test(name)) return Number(name);
-    const hit = cache.get(name);
-    if (hit !== undefined) return hit;
-    const result = await query({ cmd: 'getent', args: [db, name], allowFailure: true, quiet: true });
-    const id = Number(result.stdout.split(':')[2]);
-    if (result.code !== 0 || !Number.isInteger(id)) {
-      throw new PhoenixError(`owner: no ${db === 'passwd' ? 'user' : 'group'} '${name}' on this host`, { hint: 'use an existing name or numeric ids (uid:gid)' });
-    }
-    cache.set(name, id);
-    return id;
   }
 }

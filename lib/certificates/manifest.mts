@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { PhoenixConfig } from '../config.mts';
 import { ManifestError, type ConfigIssue } from '../config.mts';
-import type { CertificateEntry, LxcConfig } from '../config-types.mts';
+import type { CertificateEntry, LxcConfig, MountPoint } from '../config-types.mts';
 import type { PhoenixOptions } from '../env.mts';
-import { hostId, onHost } from '../lxc/hostdirs.mts';
+import { onHost } from '../lxc/hostdirs.mts';
 import { caUrl, DEFAULT_ROOT_CA_FILE, DEFAULT_STEP_CA_CTID, rootCaFile, STEP_CA_PORT } from '../features/pki.mts';
 import { DEFAULT_PROVISIONER_NAME, DEFAULT_PROVISIONER_PASSWORD_FILE } from '../pki/step-ca.mts';
 import { PhoenixError } from '../errors.mts';
@@ -49,6 +49,12 @@ export interface OwnerSpec {
   group: string;
   /** Where it came from, for the log. */
   source: 'manifest' | 'mount';
+  /**
+   * Set when the files sit in a bind mount of this container: the names are
+   * the container's users and groups, and the ids are translated through its
+   * id maps to the host ids the files must carry.
+   */
+  container?: { id: string; ct: LxcConfig; guestKeyPath: string };
 }
 
 export interface GuestTarget {
@@ -259,23 +265,26 @@ function mentionsHandover(text: string): boolean {
  * host root is unreadable for root inside an unprivileged container.
  */
 function ownerFor(entry: CertificateEntry, guest: GuestTarget | undefined, lxc: Record<string, LxcConfig>): OwnerSpec | undefined {
+  const ct = guest?.kind === 'lxc' ? lxc[guest.id] : undefined;
+  const mount = ct ? mountHolding(ct, entry.key_path) : undefined;
+  const container = ct && mount && guest ? { id: guest.id, ct, guestKeyPath: path.posix.join(mount.container_path, path.posix.relative(path.posix.normalize(mount.host_path), path.posix.normalize(entry.key_path))) } : undefined;
   if (entry.owner !== undefined) {
     const [user = '', group = ''] = entry.owner.split(':');
-    return { text: entry.owner, user, group, source: 'manifest' };
+    return { text: entry.owner, user, group, source: 'manifest', ...(container ? { container } : {}) };
   }
-  if (guest?.kind !== 'lxc') return undefined;
-  const ct = lxc[guest.id];
-  if (!ct) return undefined;
-  const dir = path.posix.dirname(path.posix.normalize(entry.key_path));
-  const mount = (ct.mount_points ?? []).find((m) => {
+  if (!ct || !mount || !container) return undefined;
+  const uid = mount.owner_uid ?? 0;
+  const gid = mount.owner_gid ?? 0;
+  return { text: `${uid}:${gid}`, user: String(uid), group: String(gid), source: 'mount', container };
+}
+
+/** The container's bind mount whose host directory holds this file. */
+function mountHolding(ct: LxcConfig, file: string): MountPoint | undefined {
+  const dir = path.posix.dirname(path.posix.normalize(file));
+  return (ct.mount_points ?? []).find((m) => {
     const root = path.posix.normalize(m.host_path).replace(/\/+$/, '');
     return dir === root || dir.startsWith(`${root}/`);
   });
-  if (!mount) return undefined;
-  const uid = hostId(ct, 'uid', mount.owner_uid ?? 0);
-  const gid = hostId(ct, 'gid', mount.owner_gid ?? 0);
-  if (uid === undefined || gid === undefined) return undefined;
-  return { text: `${uid}:${gid}`, user: String(uid), group: String(gid), source: 'mount' };
 }
 
 /**

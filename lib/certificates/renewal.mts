@@ -22,8 +22,9 @@ import type { PhoenixOptions } from '../env.mts';
 import { ensureHostRootCa } from '../hypervisor/host.mts';
 import { buildModel, type CaSettings, type CertificatePlan, type RenewalModel } from './manifest.mts';
 import { inspect, formatDuration } from './x509.mts';
-import { issueCertificate, OwnerResolver } from './issue.mts';
-import { managedServices, pushFiles, pushIntoGuest, reloadService, removeHandover, runPostCommand, type ServiceReload } from './deliver.mts';
+import { issueCertificate } from './issue.mts';
+import { OwnerResolver } from './owners.mts';
+import { managedServices, pushFiles, pushIntoGuest, reloadService, removeHandover, runPostCommand, verifyInGuest, type ServiceReload } from './deliver.mts';
 import { deliveryDigest, readDeliveryState, stateKey, writeDeliveryState, type DeliveryState } from './state.mts';
 import type { EntryReport, RenewalReport } from './summary.mts';
 
@@ -75,12 +76,13 @@ export async function renewCertificates(config: PhoenixConfig, options: PhoenixO
     return item;
   });
   const toRenew = work.filter((w) => w.renew.length > 0);
+  const owners = new OwnerResolver();
+  for (const item of work) if (item.renew.length === 0) await keepOwner(item, owners);
   info(`${model.plans.length} certificate(s) in ${model.file}: ${toRenew.length} to renew${flags.force ? ' (--force)' : ''}`);
 
   // 2. issue
   if (toRenew.length > 0) {
     const blocker = await issuanceProblem(model.ca);
-    const owners = new OwnerResolver();
     for (const [i, item] of toRenew.entries()) {
       const progress = `[${i + 1}/${toRenew.length}] ${item.plan.name}`;
       const due = `renewal was due: ${item.renew.join('; ')}`;
@@ -114,6 +116,38 @@ export async function renewCertificates(config: PhoenixConfig, options: PhoenixO
 
   report.entries = work.map((w) => w.report);
   return report;
+}
+
+/**
+ * A certificate that needs no renewal still gets the owner the manifest
+ * gives its files (an earlier run may have chosen another, e.g. host ids
+ * where the container's were meant).
+ */
+async function keepOwner(item: Work, owners: OwnerResolver): Promise<void> {
+  const { plan } = item;
+  if (!plan.owner || item.report.outcome === 'failed') return;
+  let ids: { uid: number; gid: number };
+  try {
+    ids = await owners.resolve(plan.owner);
+  } catch (err) {
+    fail(item, (err as Error).message);
+    return;
+  }
+  for (const file of [plan.keyFile, plan.certFile]) {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(file);
+    } catch {
+      continue;
+    }
+    if (stat.uid === ids.uid && stat.gid === ids.gid) continue;
+    if (isDryRun()) info(`DRY-RUN: would chown ${ids.uid}:${ids.gid} ${file} (owner ${plan.owner.text})`);
+    else {
+      fs.chownSync(file, ids.uid, ids.gid);
+      info(`${file} now belongs to ${ids.uid}:${ids.gid} (owner ${plan.owner.text})`);
+    }
+    item.changed = true;
+  }
 }
 
 function fail(item: Work, why: string): void {
@@ -174,7 +208,8 @@ async function deliver(config: PhoenixConfig, options: PhoenixOptions, model: Re
       } finally {
         if (plan.guest && plan.push.handover) await removeHandover(plan.guest, files.map((f) => f.guestPath));
       }
-      const steps = [files.length > 0 ? `copied into ${where}` : undefined, plan.post ? 'post-renewal command run' : undefined].filter(Boolean);
+      const verified = await verifyInGuest(plan);
+      const steps = [files.length > 0 ? `copied into ${where}` : undefined, plan.post ? 'post-renewal command run' : undefined, verified].filter(Boolean);
       setDelivery(item, 'delivered', steps.length > 0 ? steps.join(', ') : undefined);
       delivered.push(item);
     } catch (err) {
