@@ -41,6 +41,8 @@ function makeCt(ctid: string, mount?: [string, string]): void {
   const args = ['create', ctid, TEMPLATE, '--hostname', `ct${ctid}`, '--rootfs', 'quickOS-lxc-disks:8', '--unprivileged', '1'];
   if (mount) {
     fs.mkdirSync(path.join(hostRoot, mount[0]), { recursive: true });
+    // The unprivileged CT's root is host uid 100000: the directory must be its own to be written from inside.
+    if (process.getuid?.() === 0) fs.chownSync(path.join(hostRoot, mount[0]), 100000, 100000);
     args.push('--mp0', `${mount[0]},mp=${mount[1]}`);
   }
   ok('pct', args);

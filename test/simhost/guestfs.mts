@@ -11,11 +11,15 @@
 // executable in the tree (exit 127/126 otherwise, as lxc-attach reports);
 // any other program name exits 0 and is only recorded. `command` itself is
 // a shell builtin with no binary behind it, so `pct exec <id> -- command -v x`
-// fails exactly as it does on a real host.
+// fails exactly as it does on a real host. Who may read, write or chown
+// what follows the container's id maps (guestview.mts, guest-builtins.mts).
 
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { builtins, findInPath, flagsAndOperands, openForWrite, readAs, subjectOf } from './guest-builtins.mts';
+import { ERRNO_TEXT, type GuestFs } from './guestview.mts';
+import { X_OK, type Subject } from './idmap.mts';
 import { paths } from './state.mts';
 
 export interface ExecResult {
@@ -32,41 +36,7 @@ export function guestFsDir(root: string, vmid: string): string {
   return path.join(guestDir(root, vmid), 'fs');
 }
 
-/** A bind mount whose host directory exists: guest paths below `guest` live on the host. */
-export interface HostMount {
-  guest: string;
-  host: string;
-}
-
-export class GuestFs {
-  readonly base: string;
-  readonly mounts: HostMount[];
-
-  constructor(base: string, mounts: HostMount[] = []) {
-    this.base = base;
-    // Longest guest path first, so nested mounts win.
-    this.mounts = mounts.map((m) => ({ guest: path.posix.resolve('/', m.guest), host: path.resolve(m.host) })).sort((a, b) => b.guest.length - a.guest.length);
-  }
-
-  /** Map a guest path (absolute, or relative to /) to a host path inside the tree. */
-  resolve(guestPath: string, cwd = '/'): string {
-    const normal = path.posix.resolve(cwd, guestPath);
-    for (const mount of this.mounts) {
-      if (normal === mount.guest || normal.startsWith(`${mount.guest}/`)) {
-        return path.join(mount.host, normal.slice(mount.guest.length));
-      }
-    }
-    return path.join(this.base, normal);
-  }
-
-  stat(guestPath: string): fs.Stats | undefined {
-    try {
-      return fs.statSync(this.resolve(guestPath));
-    } catch {
-      return undefined;
-    }
-  }
-}
+export { GuestFs, type HostMount } from './guestview.mts';
 
 // ---------------------------------------------------------------------------
 // What a fresh guest looks like. Enough of a distribution for `command -v`,
@@ -169,8 +139,6 @@ export function deleteGuestSnapshotTree(root: string, vmid: string, snap: string
 // ---------------------------------------------------------------------------
 // Running commands
 
-const PATH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-
 export interface RunOptions {
   /** How a failed exec of a missing program is reported. */
   launcher: 'lxc-attach' | 'qemu-ga';
@@ -180,6 +148,8 @@ export interface RunOptions {
   inShell?: boolean;
   /** The simulator's state directory, for programs whose state outlives one guest (a swarm, a CA). */
   root?: string;
+  /** Who runs the command, in container ids (default: container root, as lxc-attach). */
+  subject?: Subject;
 }
 
 /**
@@ -201,15 +171,6 @@ export const stdinScriptHooks: StdinScriptHook[] = [];
 
 const ok = (stdout = ''): ExecResult => ({ exit: 0, stdout, stderr: '' });
 const fail = (exit: number, stderr: string, stdout = ''): ExecResult => ({ exit, stdout, stderr });
-
-function findInPath(g: GuestFs, name: string): string | undefined {
-  for (const dir of PATH_DIRS) {
-    const candidate = `${dir}/${name}`;
-    const st = g.stat(candidate);
-    if (st?.isFile() && (st.mode & 0o111) !== 0) return candidate;
-  }
-  return undefined;
-}
 
 function execFailure(options: RunOptions, program: string, errno: 'ENOENT' | 'EACCES'): ExecResult {
   const reason = errno === 'ENOENT' ? 'No such file or directory' : 'Permission denied';
@@ -237,9 +198,10 @@ export function runCommand(g: GuestFs, argv: readonly string[], options: RunOpti
   const builtin = builtins[name];
   if (builtin && !program.includes('/')) return builtin(g, args, options);
   if (program.includes('/')) {
-    const st = g.stat(program);
-    if (!st || st.isDirectory()) return execFailure(options, program, st ? 'EACCES' : 'ENOENT');
-    if ((st.mode & 0o111) === 0) return execFailure(options, program, 'EACCES');
+    const loc = g.locate(program, { subject: subjectOf(options) });
+    const st = loc.error ? undefined : loc.stat;
+    if (!st || st.isDirectory()) return execFailure(options, program, st || loc.error === 'EACCES' ? 'EACCES' : 'ENOENT');
+    if ((st.mode & 0o111) === 0 || !g.permits(subjectOf(options), loc.guest, st, X_OK)) return execFailure(options, program, 'EACCES');
     if (builtin) return builtin(g, args, options);
     const emulatedByPath = guestPrograms[name];
     if (emulatedByPath) return emulatedByPath(g, args, options);
@@ -312,7 +274,7 @@ function tokenize(line: string): Token[] | undefined {
       i += two === '2>' && line[i + 2] === '>' ? 3 : 2;
       continue;
     }
-    if (c === ';' || c === '>') {
+    if (c === ';' || c === '>' || (c === '<' && line[i + 1] !== '<')) {
       tokens.push({ op: c });
       i++;
       continue;
@@ -357,6 +319,7 @@ function tokenize(line: string): Token[] | undefined {
 
 interface SimpleCommand {
   argv: string[];
+  stdin?: string;
   stdout?: { file: string; append: boolean };
   stderr?: { file: string; append: boolean };
 }
@@ -374,11 +337,12 @@ function runCommandLine(g: GuestFs, line: string, options: RunOptions): ExecResu
       current.argv.push(t.word);
       continue;
     }
-    if (t.op === '>' || t.op === '>>' || t.op === '2>' || t.op === '2>>') {
+    if (t.op === '>' || t.op === '>>' || t.op === '2>' || t.op === '2>>' || t.op === '<') {
       const target = tokens[i + 1];
       if (!target || !('word' in target)) return fail(2, `sh: syntax error near unexpected token\n`);
       const redirect = { file: target.word, append: t.op.endsWith('>>') };
-      if (t.op.startsWith('2')) current.stderr = redirect;
+      if (t.op === '<') current.stdin = target.word;
+      else if (t.op.startsWith('2')) current.stderr = redirect;
       else current.stdout = redirect;
       i++;
       continue;
@@ -392,22 +356,41 @@ function runCommandLine(g: GuestFs, line: string, options: RunOptions): ExecResu
   let last: ExecResult = ok();
   let stdout = '';
   let stderr = '';
+  const subject = subjectOf(options);
   for (const { connector: conn, cmd } of steps) {
     if (cmd.argv.length === 0) continue;
     if (conn === '&&' && last.exit !== 0) continue;
     if (conn === '||' && last.exit === 0) continue;
-    const result = runCommand(g, cmd.argv, { ...options, inShell: true, stdin: undefined });
+    // The shell opens the redirections before the command runs; a failed one skips it (dash: exit 2).
+    let input: Buffer | undefined;
+    if (cmd.stdin !== undefined) {
+      const data = readAs(g, subject, cmd.stdin);
+      if (typeof data === 'string') {
+        stderr += `sh: 1: cannot open ${cmd.stdin}: ${data === 'ENOENT' ? 'No such file' : ERRNO_TEXT[data]}\n`;
+        last = fail(2, '');
+        continue;
+      }
+      input = data;
+    }
+    const outError = cmd.stdout ? openRedirect(g, subject, cmd.stdout) : undefined;
+    if (outError) {
+      stderr += `sh: 1: cannot create ${cmd.stdout!.file}: ${outError}\n`;
+      last = fail(2, '');
+      continue;
+    }
+    const errError = cmd.stderr ? openRedirect(g, subject, cmd.stderr) : undefined;
+    const result = runCommand(g, cmd.argv, { ...options, inShell: true, stdin: input });
     const exitCode = result.exit < 0 ? 127 : result.exit;
     let out = result.stdout;
     let err = result.stderr;
-    if (cmd.stdout && !redirect(g, cmd.stdout, out)) {
-      err += `sh: 1: cannot create ${cmd.stdout.file}: Directory nonexistent\n`;
-      last = { exit: 2, stdout: '', stderr: '' };
-      stderr += err;
-      continue;
+    if (cmd.stdout) {
+      writeRedirect(g, cmd.stdout, out);
+      out = '';
     }
-    if (cmd.stdout) out = '';
-    if (cmd.stderr && redirect(g, cmd.stderr, err)) err = '';
+    if (cmd.stderr && !errError) {
+      writeRedirect(g, cmd.stderr, err);
+      err = '';
+    }
     stdout += out;
     stderr += err;
     last = { exit: exitCode, stdout: '', stderr: '' };
@@ -415,122 +398,19 @@ function runCommandLine(g: GuestFs, line: string, options: RunOptions): ExecResu
   return { exit: last.exit, stdout, stderr };
 }
 
-function redirect(g: GuestFs, target: { file: string; append: boolean }, data: string): boolean {
-  if (target.file === '/dev/null') return true;
-  const file = g.resolve(target.file);
-  if (!fs.existsSync(path.dirname(file))) return false;
-  if (target.append) fs.appendFileSync(file, data);
-  else fs.writeFileSync(file, data);
-  return true;
-}
-
-// ---------------------------------------------------------------------------
-// Builtins (coreutils as far as orchestration scripts use them)
-
-type Builtin = (g: GuestFs, args: readonly string[], options: RunOptions) => ExecResult;
-
-function flagsAndOperands(args: readonly string[]): { flags: Set<string>; operands: string[] } {
-  const flags = new Set<string>();
-  const operands: string[] = [];
-  let endOfFlags = false;
-  for (const a of args) {
-    if (!endOfFlags && a === '--') {
-      endOfFlags = true;
-      continue;
-    }
-    if (!endOfFlags && /^-[a-zA-Z]+$/.test(a)) {
-      for (const f of a.slice(1)) flags.add(f);
-      continue;
-    }
-    if (!endOfFlags && /^--[a-z-]+$/.test(a)) {
-      flags.add(a);
-      continue;
-    }
-    operands.push(a);
-  }
-  return { flags, operands };
-}
-
-function testExpr(g: GuestFs, args: readonly string[]): boolean | undefined {
-  if (args.length === 0) return false;
-  if (args[0] === '!') {
-    const inner = testExpr(g, args.slice(1));
-    return inner === undefined ? undefined : !inner;
-  }
-  if (args.length === 1) return args[0] !== '';
-  if (args.length === 2) {
-    const [op, operand] = args as [string, string];
-    const st = op.length === 2 && op.startsWith('-') && !['-n', '-z'].includes(op) ? g.stat(operand) : undefined;
-    switch (op) {
-      case '-e':
-        return st !== undefined;
-      case '-f':
-        return st?.isFile() ?? false;
-      case '-d':
-        return st?.isDirectory() ?? false;
-      case '-s':
-        return (st?.size ?? 0) > 0;
-      case '-x':
-        return st !== undefined && (st.mode & 0o111) !== 0;
-      case '-r':
-      case '-w':
-        return st !== undefined;
-      case '-L':
-      case '-h':
-        try {
-          return fs.lstatSync(g.resolve(operand)).isSymbolicLink();
-        } catch {
-          return false;
-        }
-      case '-n':
-        return operand !== '';
-      case '-z':
-        return operand === '';
-      default:
-        return undefined;
-    }
-  }
-  if (args.length === 3) {
-    const [a, op, b] = args as [string, string, string];
-    if (op === '=' || op === '==') return a === b;
-    if (op === '!=') return a !== b;
-    const na = Number(a);
-    const nb = Number(b);
-    if (op === '-eq') return na === nb;
-    if (op === '-ne') return na !== nb;
-    if (op === '-lt') return na < nb;
-    if (op === '-le') return na <= nb;
-    if (op === '-gt') return na > nb;
-    if (op === '-ge') return na >= nb;
-  }
+/** Open (create or truncate) a redirection target as the subject; dash's wording when it cannot. */
+function openRedirect(g: GuestFs, subject: Subject, target: { file: string; append: boolean }): string | undefined {
+  if (target.file === '/dev/null') return undefined;
+  const opened = openForWrite(g, subject, target.file);
+  if (typeof opened === 'string') return opened === 'ENOENT' ? 'Directory nonexistent' : ERRNO_TEXT[opened];
+  if (!target.append || opened.created) fs.writeFileSync(opened.loc.host, '');
+  if (opened.created) g.created(subject, { ...opened.loc, stat: fs.lstatSync(opened.loc.host) });
   return undefined;
 }
 
-function parseMode(spec: string, current: number): number | undefined {
-  if (/^[0-7]{1,4}$/.test(spec)) return parseInt(spec, 8);
-  let mode = current;
-  for (const clause of spec.split(',')) {
-    const m = /^([ugoa]*)([+-=])([rwxXst]*)$/.exec(clause);
-    if (!m) return undefined;
-    const who = m[1] === '' || m[1]!.includes('a') ? 'ugo' : m[1]!;
-    let bits = 0;
-    for (const p of m[3]!) {
-      const base = p === 'r' ? 4 : p === 'w' ? 2 : p === 'x' || p === 'X' ? 1 : 0;
-      if (who.includes('u')) bits |= base << 6;
-      if (who.includes('g')) bits |= base << 3;
-      if (who.includes('o')) bits |= base;
-    }
-    if (m[2] === '+') mode |= bits;
-    else if (m[2] === '-') mode &= ~bits;
-    else mode = (mode & ~0o777) | bits;
-  }
-  return mode;
-}
-
-function walk(file: string, fn: (p: string) => void): void {
-  fn(file);
-  const st = fs.lstatSync(file);
-  if (st.isDirectory()) for (const child of fs.readdirSync(file)) walk(path.join(file, child), fn);
+function writeRedirect(g: GuestFs, target: { file: string; append: boolean }, data: string): void {
+  if (target.file === '/dev/null') return;
+  fs.appendFileSync(g.resolve(target.file), data);
 }
 
 function commandV(g: GuestFs, args: readonly string[]): ExecResult {
@@ -549,228 +429,3 @@ function commandV(g: GuestFs, args: readonly string[]): ExecResult {
   }
   return { exit: status, stdout: out, stderr: '' };
 }
-
-const builtins: Record<string, Builtin> = {
-  true: () => ok(),
-  false: () => fail(1, ''),
-  test: (g, args) => {
-    const result = testExpr(g, args);
-    return result === undefined ? fail(2, `test: unknown operator\n`) : result ? ok() : fail(1, '');
-  },
-  '[': (g, args) => {
-    if (args[args.length - 1] !== ']') return fail(2, `[: missing ']'\n`);
-    const result = testExpr(g, args.slice(0, -1));
-    return result === undefined ? fail(2, `[: unknown operator\n`) : result ? ok() : fail(1, '');
-  },
-  cat: (g, args, options) => {
-    const { operands } = flagsAndOperands(args);
-    let out = '';
-    let err = '';
-    if (operands.length === 0) return ok(options.stdin?.toString('latin1') ?? '');
-    for (const file of operands) {
-      if (file === '-') {
-        out += options.stdin?.toString('latin1') ?? '';
-        continue;
-      }
-      const st = g.stat(file);
-      if (!st) err += `cat: ${file}: No such file or directory\n`;
-      else if (st.isDirectory()) err += `cat: ${file}: Is a directory\n`;
-      else out += fs.readFileSync(g.resolve(file), 'latin1');
-    }
-    return { exit: err ? 1 : 0, stdout: out, stderr: err };
-  },
-  tee: (g, args, options) => {
-    const { flags, operands } = flagsAndOperands(args);
-    const data = options.stdin ?? Buffer.alloc(0);
-    let err = '';
-    for (const file of operands) {
-      const target = g.resolve(file);
-      if (!fs.existsSync(path.dirname(target))) {
-        err += `tee: ${file}: No such file or directory\n`;
-        continue;
-      }
-      if (flags.has('a')) fs.appendFileSync(target, data);
-      else fs.writeFileSync(target, data);
-    }
-    return { exit: err ? 1 : 0, stdout: data.toString('latin1'), stderr: err };
-  },
-  echo: (_g, args) => {
-    const noNewline = args[0] === '-n';
-    const words = noNewline ? args.slice(1) : args;
-    return ok(`${words.join(' ')}${noNewline ? '' : '\n'}`);
-  },
-  mkdir: (g, args) => {
-    const { flags, operands } = flagsAndOperands(args.filter((a, i) => a !== '-m' && args[i - 1] !== '-m'));
-    let err = '';
-    for (const dir of operands) {
-      const target = g.resolve(dir);
-      if (flags.has('p') || flags.has('--parents')) {
-        const st = g.stat(dir);
-        if (st && !st.isDirectory()) err += `mkdir: cannot create directory '${dir}': File exists\n`;
-        else fs.mkdirSync(target, { recursive: true });
-        continue;
-      }
-      if (g.stat(dir)) err += `mkdir: cannot create directory '${dir}': File exists\n`;
-      else if (!fs.existsSync(path.dirname(target))) err += `mkdir: cannot create directory '${dir}': No such file or directory\n`;
-      else fs.mkdirSync(target);
-    }
-    return { exit: err ? 1 : 0, stdout: '', stderr: err };
-  },
-  rm: (g, args) => {
-    const { flags, operands } = flagsAndOperands(args);
-    const force = flags.has('f') || flags.has('--force');
-    const recursive = flags.has('r') || flags.has('R') || flags.has('--recursive');
-    let err = '';
-    for (const file of operands) {
-      const target = g.resolve(file);
-      let st: fs.Stats | undefined;
-      try {
-        st = fs.lstatSync(target);
-      } catch {
-        if (!force) err += `rm: cannot remove '${file}': No such file or directory\n`;
-        continue;
-      }
-      if (st.isDirectory() && !recursive) {
-        err += `rm: cannot remove '${file}': Is a directory\n`;
-        continue;
-      }
-      if (path.posix.resolve('/', file) === '/') {
-        err += `rm: it is dangerous to operate recursively on '/'\n`;
-        continue;
-      }
-      // A mount point itself cannot be removed (EBUSY); its contents can.
-      // This also keeps a test's host directory from being deleted through a bind mount.
-      if (g.mounts.some((m) => m.host === target)) {
-        for (const child of fs.readdirSync(target)) fs.rmSync(path.join(target, child), { recursive: true, force: true });
-        err += `rm: cannot remove '${file}': Device or resource busy\n`;
-        continue;
-      }
-      fs.rmSync(target, { recursive: true, force: true });
-    }
-    return { exit: err ? 1 : 0, stdout: '', stderr: err };
-  },
-  chmod: (g, args) => {
-    // The mode may itself look like a flag (-x), so only the known flags are taken out.
-    const recursive = args.includes('-R') || args.includes('--recursive');
-    const [modeSpec, ...files] = args.filter((a) => !['-R', '--recursive', '-v', '-f', '--'].includes(a));
-    if (modeSpec === undefined || files.length === 0) return fail(1, `chmod: missing operand\n`);
-    let err = '';
-    for (const file of files) {
-      const target = g.resolve(file);
-      if (!fs.existsSync(target)) {
-        err += `chmod: cannot access '${file}': No such file or directory\n`;
-        continue;
-      }
-      const apply = (p: string) => {
-        const mode = parseMode(modeSpec, fs.statSync(p).mode & 0o7777);
-        if (mode === undefined) throw new Error(`chmod: invalid mode: '${modeSpec}'`);
-        fs.chmodSync(p, mode);
-      };
-      try {
-        if (recursive) walk(target, apply);
-        else apply(target);
-      } catch (error) {
-        return fail(1, `${(error as Error).message}\n`);
-      }
-    }
-    return { exit: err ? 1 : 0, stdout: '', stderr: err };
-  },
-  chown: (g, args) => {
-    // Ownership is not modelled (the simulator runs unprivileged); only the target's existence is.
-    const { operands } = flagsAndOperands(args);
-    let err = '';
-    for (const file of operands.slice(1)) if (!g.stat(file)) err += `chown: cannot access '${file}': No such file or directory\n`;
-    return { exit: err ? 1 : 0, stdout: '', stderr: err };
-  },
-  touch: (g, args) => {
-    const { operands } = flagsAndOperands(args);
-    let err = '';
-    for (const file of operands) {
-      const target = g.resolve(file);
-      if (!fs.existsSync(path.dirname(target))) {
-        err += `touch: cannot touch '${file}': No such file or directory\n`;
-        continue;
-      }
-      const now = new Date();
-      if (fs.existsSync(target)) fs.utimesSync(target, now, now);
-      else fs.writeFileSync(target, '');
-    }
-    return { exit: err ? 1 : 0, stdout: '', stderr: err };
-  },
-  cp: (g, args) => {
-    const { flags, operands } = flagsAndOperands(args);
-    if (operands.length < 2) return fail(1, `cp: missing destination file operand\n`);
-    const dest = operands[operands.length - 1]!;
-    const destSt = g.stat(dest);
-    let err = '';
-    for (const src of operands.slice(0, -1)) {
-      const st = g.stat(src);
-      if (!st) {
-        err += `cp: cannot stat '${src}': No such file or directory\n`;
-        continue;
-      }
-      if (st.isDirectory() && !(flags.has('r') || flags.has('R') || flags.has('a'))) {
-        err += `cp: -r not specified; omitting directory '${src}'\n`;
-        continue;
-      }
-      const target = destSt?.isDirectory() ? g.resolve(path.posix.join(dest, path.posix.basename(src))) : g.resolve(dest);
-      if (!fs.existsSync(path.dirname(target))) {
-        err += `cp: cannot create regular file '${dest}': No such file or directory\n`;
-        continue;
-      }
-      fs.cpSync(g.resolve(src), target, { recursive: true });
-    }
-    return { exit: err ? 1 : 0, stdout: '', stderr: err };
-  },
-  mv: (g, args) => {
-    const { operands } = flagsAndOperands(args);
-    if (operands.length < 2) return fail(1, `mv: missing destination file operand\n`);
-    const dest = operands[operands.length - 1]!;
-    const destSt = g.stat(dest);
-    let err = '';
-    for (const src of operands.slice(0, -1)) {
-      if (!g.stat(src)) {
-        err += `mv: cannot stat '${src}': No such file or directory\n`;
-        continue;
-      }
-      const target = destSt?.isDirectory() ? g.resolve(path.posix.join(dest, path.posix.basename(src))) : g.resolve(dest);
-      if (!fs.existsSync(path.dirname(target))) {
-        err += `mv: cannot move '${src}' to '${dest}': No such file or directory\n`;
-        continue;
-      }
-      fs.renameSync(g.resolve(src), target);
-    }
-    return { exit: err ? 1 : 0, stdout: '', stderr: err };
-  },
-  ls: (g, args) => {
-    const { flags, operands } = flagsAndOperands(args);
-    const targets = operands.length ? operands : ['/'];
-    let out = '';
-    let err = '';
-    for (const t of targets) {
-      const st = g.stat(t);
-      if (!st) {
-        err += `ls: cannot access '${t}': No such file or directory\n`;
-        continue;
-      }
-      const names = st.isDirectory() ? fs.readdirSync(g.resolve(t)).sort() : [t];
-      const shown = flags.has('a') ? ['.', '..', ...names] : names.filter((n) => !n.startsWith('.'));
-      out += shown.map((n) => `${n}\n`).join('');
-    }
-    return { exit: err ? 2 : 0, stdout: out, stderr: err };
-  },
-  which: (g, args) => {
-    let status = 0;
-    let out = '';
-    for (const name of args.filter((a) => !a.startsWith('-'))) {
-      const found = findInPath(g, name);
-      if (found) out += `${found}\n`;
-      else status = 1;
-    }
-    return { exit: status, stdout: out, stderr: '' };
-  },
-  hostname: (g) => {
-    const st = g.stat('/etc/hostname');
-    return ok(st ? fs.readFileSync(g.resolve('/etc/hostname'), 'utf8') : 'localhost\n');
-  },
-};

@@ -26,7 +26,7 @@ export type { ExecRule, FailureRule, Injection } from './inject.mts';
 export type { GuestConfig, Section } from './pveconf.mts';
 export type { SeedOptions, DatasetSpec, PoolSpec, FileSpec } from './seed.mts';
 export type { Runtime } from './state.mts';
-export { DEFAULT_CLOUD_IMAGE, DEFAULT_TEMPLATE, seedState } from './seed.mts';
+export { DEFAULT_CLOUD_IMAGE, DEFAULT_TEMPLATE, PVE_SUBORDINATE_IDS, seedState, seedSubordinateIds } from './seed.mts';
 export { parseConfig, serializeConfig } from './pveconf.mts';
 export { readCalls } from './record.mts';
 export { lockTimeoutMessage } from './inject.mts';

@@ -68,6 +68,10 @@ import {
   snapshotTree,
 } from './guests.mts';
 import { takeExecRule, timeScale } from './inject.mts';
+import { CT_ROOT, idMapsOf, startFailure } from './idmap.mts';
+import { lookupGroup, lookupUser } from './guest-accounts.mts';
+import { openForWrite, readAs } from './guest-builtins.mts';
+import { ERRNO_TEXT } from './guestview.mts';
 import { configPath, emptySection, listGuestIds, parsePropertyString, printPropertyString, readConfigFile, writeConfigFile, type GuestConfig } from './pveconf.mts';
 import { allocDisk, convertToBase, findVolume, freeVolume, linkedClone, listVolumes, parseVolid, setVolumeSize, storageOf, volumeForPath, volumeSize } from './storage.mts';
 import { die, loadRuntime, sleepSync, ToolExit, updateRuntime, type Runtime } from './state.mts';
@@ -714,8 +718,18 @@ function start(ctx: Ctx, vmid: string, skiplock: boolean): void {
     if (isTemplate(config)) die("you can't start a CT if it's a template");
     if (!skiplock && config.main.props.lock !== 'mounted') checkLock('lxc', config);
     if (applyPending(config)) writeConfigFile(ctx.root, 'lxc', vmid, config);
+    // pve-container parses the id maps, then LXC (newuidmap/newgidmap) applies them.
+    const { maps, error } = idMapsOf(config);
+    if (error) die(error);
+    const refused = startFailure(vmid, maps, hostRootOf(ctx), 4000 + Number(vmid));
+    if (refused) die(refused);
     markRunning(rt, vmid, Date.now());
   });
+}
+
+/** The simulated host's own files: PHOENIX_HOST_ROOT, default <state>/hostfs (as lib/env.mts has it). */
+function hostRootOf(ctx: Ctx): string {
+  return process.env.PHOENIX_HOST_ROOT || path.join(ctx.root, 'hostfs');
 }
 
 function stop(ctx: Ctx, vmid: string): void {
@@ -824,13 +838,13 @@ function guestFsFor(ctx: Ctx, vmid: string, config: GuestConfig): GuestFs {
     // A bind mount whose host directory exists is the host's directory, as in a real CT.
     // The simulated host's own files live under PHOENIX_HOST_ROOT (default <state>/hostfs,
     // as lib/env.mts has it); a directory there wins over the same path on the real machine.
-    const hostRoot = process.env.PHOENIX_HOST_ROOT || path.join(ctx.root, 'hostfs');
+    const hostRoot = hostRootOf(ctx);
     const host = [path.join(hostRoot, props.volume!), props.volume!].find((dir) => fs.existsSync(dir) && fs.statSync(dir).isDirectory());
     if (host) mounts.push({ guest: props.mp, host });
   }
   const base = guestFsDir(ctx.root, vmid);
   fs.mkdirSync(base, { recursive: true });
-  return new GuestFs(base, mounts);
+  return new GuestFs(base, mounts, idMapsOf(config).maps);
 }
 
 /** Does this command read its stdin (so the simulator must consume and count it)? */
@@ -864,16 +878,20 @@ function exec(ctx: Ctx, vmid: string, command: string[]): void {
   throw new ToolExit(result.exit, result.stderr, result.stdout);
 }
 
-function checkOwner(g: GuestFs, user: string | undefined, group: string | undefined): void {
-  const lookup = (file: string, name: string) => {
-    try {
-      return fs.readFileSync(g.resolve(file), 'utf8').split('\n').some((line) => line.split(':')[0] === name);
-    } catch {
-      return false;
-    }
-  };
-  if (user !== undefined && !/^\d+$/.test(user) && !lookup('/etc/passwd', user)) die(`failed to get uid for: ${user}`);
-  if (group !== undefined && !/^\d+$/.test(group) && !lookup('/etc/group', group)) die(`failed to get gid for: ${group}`);
+/** --user/--group as container ids (names looked up in the guest, as pct does after entering it). */
+function ownerIds(g: GuestFs, user: string | undefined, group: string | undefined): { uid?: number; gid?: number } {
+  const ids: { uid?: number; gid?: number } = {};
+  if (user !== undefined) {
+    const entry = /^\d+$/.test(user) ? { uid: Number(user) } : lookupUser(g, user);
+    if (!entry) die(`failed to get uid for: ${user}`);
+    ids.uid = entry.uid;
+  }
+  if (group !== undefined) {
+    const entry = /^\d+$/.test(group) ? { gid: Number(group) } : lookupGroup(g, group);
+    if (!entry) die(`failed to get gid for: ${group}`);
+    ids.gid = entry.gid;
+  }
+  return ids;
 }
 
 function parsePerms(perms: string | undefined): number | undefined {
@@ -883,7 +901,7 @@ function parsePerms(perms: string | undefined): number | undefined {
   return parseInt(text, text.startsWith('0x') ? 16 : 8);
 }
 
-/** Open-or-create as pct's create_file does: a new file gets 0666 & ~umask unless --perms says otherwise. */
+/** Open-or-create on the host (pull), as pct's create_file does: a new file gets 0666 & ~umask unless --perms says otherwise. */
 function writeTarget(target: string, shownPath: string, data: Buffer, perms: number | undefined): void {
   let st: fs.Stats | undefined;
   try {
@@ -911,8 +929,22 @@ function push(ctx: Ctx, vmid: string, file: string, destination: string, opts: R
   }
   const g = guestFsFor(ctx, vmid, config);
   const perms = parsePerms(opts.perms);
-  checkOwner(g, opts.user, opts.group);
-  writeTarget(g.resolve(destination), destination, data, perms);
+  const owner = ownerIds(g, opts.user, opts.group);
+  // pct writes from inside the container's namespaces, as container root, and
+  // opens with O_NOFOLLOW: a symlink as the destination is refused (ELOOP).
+  if (g.locate(destination, { follow: false }).stat?.isSymbolicLink()) die(`failed to create file: ${destination}: Too many levels of symbolic links`);
+  const opened = openForWrite(g, CT_ROOT, destination);
+  if (typeof opened === 'string') die(`failed to create file: ${destination}: ${ERRNO_TEXT[opened]}`);
+  fs.writeFileSync(opened.loc.host, data);
+  if (perms !== undefined) fs.chmodSync(opened.loc.host, perms);
+  else if (opened.created) fs.chmodSync(opened.loc.host, 0o644);
+  const loc = { ...opened.loc, stat: fs.lstatSync(opened.loc.host) };
+  if (opened.created) g.created(CT_ROOT, loc);
+  if (owner.uid !== undefined || owner.gid !== undefined) {
+    const now = g.ctIds(loc.guest, fs.lstatSync(loc.host));
+    const error = g.chownCt(loc, owner.uid ?? now.uid, owner.gid ?? now.gid);
+    if (error) die(`failed to change file owner: ${ERRNO_TEXT[error]}`);
+  }
 }
 
 function pull(ctx: Ctx, vmid: string, source: string, destination: string, opts: Record<string, string>): void {
@@ -923,16 +955,9 @@ function pull(ctx: Ctx, vmid: string, source: string, destination: string, opts:
   const config = loadGuest(ctx, 'lxc', vmid, { inWorker: true });
   const g = guestFsFor(ctx, vmid, config);
   const perms = parsePerms(opts.perms);
-  const src = g.resolve(source);
-  let st: fs.Stats | undefined;
-  try {
-    st = fs.statSync(src);
-  } catch {
-    st = undefined;
-  }
   // The destination is created first, so it exists (empty) even when the source cannot be read.
   writeTarget(path.resolve(destination), destination, Buffer.alloc(0), perms);
-  if (!st) die(`failed to open ${source}: No such file or directory`);
-  if (st.isDirectory()) die(`failed to open ${source}: Is a directory`);
-  fs.writeFileSync(path.resolve(destination), fs.readFileSync(src));
+  const data = readAs(g, CT_ROOT, source);
+  if (typeof data === 'string') die(`failed to open ${source}: ${ERRNO_TEXT[data]}`);
+  fs.writeFileSync(path.resolve(destination), data);
 }

@@ -59,6 +59,7 @@ function guestSummary(ctx: Ctx, rt: Runtime, kind: GuestKind, vmid: string): Rec
   return summary;
 }
 
+/** A node as extract_node_stats reports it (/cluster/resources); /nodes adds the certificate fingerprint. */
 function nodeSummary(ctx: Ctx): Record<string, Json> {
   return {
     node: ctx.host.node,
@@ -73,9 +74,13 @@ function nodeSummary(ctx: Ctx): Record<string, Json> {
     maxdisk: 100 * 1024 ** 3,
     uptime: 86400,
     level: '',
-    ssl_fingerprint: '5A:1B:3C:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC',
   };
 }
+
+const SSL_FINGERPRINT = '5A:1B:3C:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC';
+
+/** The subdirectories of /nodes/{node} (pve-manager's Nodeinfo index: `name`, not `subdir`). */
+const NODE_INDEX = ['aplinfo', 'apt', 'capabilities', 'ceph', 'certificates', 'config', 'disks', 'dns', 'firewall', 'hardware', 'hosts', 'journal', 'lxc', 'migrateall', 'netstat', 'network', 'qemu', 'query-url-metadata', 'replication', 'report', 'rrd', 'rrddata', 'scan', 'services', 'spiceshell', 'startall', 'status', 'stopall', 'storage', 'subscription', 'suspendall', 'syslog', 'tasks', 'termproxy', 'time', 'version', 'vncshell', 'vzdump', 'wakeonlan', 'sdn'];
 
 function storageSummaries(ctx: Ctx, rt: Runtime): Array<Record<string, Json>> {
   return Object.entries(rt.storage)
@@ -123,7 +128,7 @@ function resolvePath(ctx: Ctx, apiPath: string, opts: Record<string, string>): J
           }
         }
       }
-      if (!type || type === 'node') out.push(nodeSummary(ctx));
+      if (!type || type === 'node') out.push({ ...nodeSummary(ctx), 'cgroup-mode': 2 });
       if (!type || type === 'storage') {
         for (const s of storageSummaries(ctx, rt)) {
           out.push({ id: `storage/${node}/${s.storage}`, storage: s.storage!, type: 'storage', node, status: 'available', plugintype: s.type!, content: s.content!, disk: s.used!, maxdisk: s.total!, shared: s.shared! });
@@ -136,18 +141,35 @@ function resolvePath(ctx: Ctx, apiPath: string, opts: Record<string, string>): J
       while (readConfigFile(ctx.root, 'lxc', String(id)) || readConfigFile(ctx.root, 'qemu', String(id))) id++;
       return String(id);
     }
-    if (parts[1] === 'status' && parts.length === 2) return [{ type: 'cluster', name: node, nodes: 1, quorate: 1, version: 1, id: 'cluster' }];
+    // A node outside any cluster: no `cluster` entry, only the local node (pve-manager's "fake entry").
+    if (parts[1] === 'status' && parts.length === 2) return [{ type: 'node', id: `node/${node}`, name: node, ip: ctx.host.ip, local: 1, nodeid: 0, online: 1, level: '' }];
     return noHandler();
   }
   if (parts[0] !== 'nodes') return noHandler();
-  if (parts.length === 1) return [nodeSummary(ctx)];
+  if (parts.length === 1) return [{ ...nodeSummary(ctx), ssl_fingerprint: SSL_FINGERPRINT }];
   if (parts[1] !== node && parts[1] !== 'localhost') {
     die(`hostname lookup '${parts[1]}' failed - failed to get address info for: ${parts[1]}: Name or service not known`);
   }
-  if (parts.length === 2) return ['apt', 'firewall', 'lxc', 'network', 'qemu', 'status', 'storage', 'tasks', 'version'].map((subdir) => ({ subdir }));
+  if (parts.length === 2) return NODE_INDEX.map((name) => ({ name }));
   const section = parts[2];
   if (section === 'status' && parts.length === 3) {
-    return { uptime: 86400, cpu: 0.02, cpuinfo: { cpus: ctx.host.cpus, model: 'Simulated CPU', sockets: 1 }, memory: { total: ctx.host.memory, used: Math.floor(ctx.host.memory / 8), free: ctx.host.memory - Math.floor(ctx.host.memory / 8) }, pveversion: `pve-manager/${ctx.host.pveVersion}`, kversion: 'Linux 6.8.12-4-pve' };
+    const used = Math.floor(ctx.host.memory / 8);
+    return {
+      uptime: 86400,
+      cpu: 0.02,
+      wait: 0,
+      idle: 0,
+      loadavg: ['0.12', '0.10', '0.09'],
+      cpuinfo: { cpus: ctx.host.cpus, cores: ctx.host.cpus / 2, sockets: 1, model: 'Simulated CPU', mhz: '3000.000', hvm: '1', user_hz: 100, flags: 'fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov' },
+      memory: { total: ctx.host.memory, used, free: ctx.host.memory - used },
+      swap: { total: 8 * 1024 ** 3, used: 0, free: 8 * 1024 ** 3 },
+      rootfs: { total: 100 * 1024 ** 3, used: 8 * 1024 ** 3, free: 92 * 1024 ** 3, avail: 87 * 1024 ** 3 },
+      ksm: { shared: 0 },
+      kversion: 'Linux 6.8.12-4-pve #1 SMP PREEMPT_DYNAMIC PMX 6.8.12-4 (2024-11-06T15:04Z)',
+      'current-kernel': { sysname: 'Linux', release: '6.8.12-4-pve', version: '#1 SMP PREEMPT_DYNAMIC PMX 6.8.12-4 (2024-11-06T15:04Z)', machine: 'x86_64' },
+      'boot-info': { mode: 'efi', secureboot: 0 },
+      pveversion: `pve-manager/${ctx.host.pveVersion}/2a5fa54a8503f96d`,
+    };
   }
   if (section === 'storage') {
     if (parts.length === 3) return storageSummaries(ctx, rt);
@@ -247,13 +269,54 @@ function borderTable(header: string[], rows: string[][], noborder: boolean, nohe
   return out + bar('└', '┴', '┘', '─');
 }
 
-function textOutput(data: Json, opts: Record<string, string>): string {
+type Renderer = (v: Json | undefined) => string;
+
+function renderBytes(v: Json | undefined): string {
+  if (typeof v !== 'number') return cell(v);
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  const unit = v > 1023 ? Math.floor(Math.log(v) / Math.log(1024)) : 0;
+  return `${(v / 1024 ** unit).toFixed(2)} ${units[unit]}`;
+}
+
+function renderDuration(v: Json | undefined): string {
+  if (typeof v !== 'number') return cell(v);
+  let rest = Math.round(v);
+  const parts: string[] = [];
+  for (const [unit, length] of [['w', 604800], ['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    const n = Math.floor(rest / length);
+    if (n > 0) {
+      parts.push(`${n}${unit}`);
+      rest -= n * length;
+    }
+  }
+  return parts.join(' ');
+}
+
+const renderPercent: Renderer = (v) => (typeof v === 'number' ? `${(v * 100).toFixed(2)}%` : cell(v));
+
+/**
+ * The columns pvesh prints for a path: the return schema's properties,
+ * required ones first, each group sorted (CLIFormatter's
+ * extract_properties_to_print), with their renderers under --human-readable.
+ */
+const SCHEMA_COLUMNS: Array<{ path: RegExp; columns: Array<[string, Renderer?]> }> = [
+  { path: /^\/nodes\/?$/, columns: [['node'], ['status'], ['cpu', renderPercent], ['level'], ['maxcpu'], ['maxmem', renderBytes], ['mem', renderBytes], ['ssl_fingerprint'], ['uptime', renderDuration]] },
+  { path: /^\/cluster\/status\/?$/, columns: [['id'], ['name'], ['type'], ['ip'], ['level'], ['local'], ['nodeid'], ['nodes'], ['online'], ['quorate'], ['version']] },
+];
+
+function textOutput(data: Json, opts: Record<string, string>, apiPath = ''): string {
   const noborder = opts.noborder === '1';
   const noheader = opts.noheader === '1';
+  const human = opts['human-readable'] !== '0';
   if (Array.isArray(data)) {
     if (data.length === 0) return '';
     if (data.every((d) => d !== null && typeof d === 'object' && !Array.isArray(d))) {
       const objects = data as Array<Record<string, Json>>;
+      const schema = SCHEMA_COLUMNS.find((s) => s.path.test(apiPath))?.columns;
+      if (schema) {
+        const rows = objects.map((o) => schema.map(([k, render]) => (human && render && o[k] !== undefined ? render(o[k]) : cell(o[k]))));
+        return borderTable(schema.map(([k]) => k), rows, noborder, noheader);
+      }
       const keys = [...new Set(objects.flatMap((o) => Object.keys(o)))].sort();
       const first = ['subdir', 'vmid', 'node', 'storage', 'id', 'name'].filter((k) => keys.includes(k));
       const header = [...first, ...keys.filter((k) => !first.includes(k))];
@@ -281,7 +344,7 @@ export function runPvesh(ctx: Ctx): void {
   }
   if (verb === 'ls') {
     const list = Array.isArray(data) ? data : [];
-    ctx.out(list.map((d) => `dr--        ${cell((d as Record<string, Json>)?.subdir ?? (d as Record<string, Json>)?.vmid ?? (d as Record<string, Json>)?.node ?? (d as Record<string, Json>)?.storage ?? '')}\n`).join(''));
+    ctx.out(list.map((d) => `dr--        ${cell((d as Record<string, Json>)?.subdir ?? (d as Record<string, Json>)?.name ?? (d as Record<string, Json>)?.vmid ?? (d as Record<string, Json>)?.node ?? (d as Record<string, Json>)?.storage ?? '')}\n`).join(''));
     return;
   }
   if (p.opts.quiet === '1') return;
@@ -296,6 +359,6 @@ export function runPvesh(ctx: Ctx): void {
       ctx.out(`---\n${JSON.stringify(canonical(data), null, 2)}\n`);
       return;
     default:
-      ctx.out(textOutput(data, p.opts));
+      ctx.out(textOutput(data, p.opts, apiPath));
   }
 }

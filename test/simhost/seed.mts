@@ -159,6 +159,24 @@ function looksLikeState(dir: string): boolean {
   return fs.existsSync(path.join(dir, 'state.json'));
 }
 
+/** What a Proxmox VE install delegates to root for unprivileged containers. */
+export const PVE_SUBORDINATE_IDS = 'root:100000:65536\n';
+
+/**
+ * Give a host root the /etc/subuid and /etc/subgid of a PVE install, unless
+ * it has them. The default host root (<state>/hostfs) gets them at seed
+ * time; a test pointing PHOENIX_HOST_ROOT elsewhere calls this for it, or
+ * its unprivileged containers do not start (as on a node without them).
+ */
+export function seedSubordinateIds(hostRoot: string): void {
+  for (const name of ['subuid', 'subgid']) {
+    const file = path.join(hostRoot, 'etc', name);
+    if (fs.existsSync(file)) continue;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, PVE_SUBORDINATE_IDS);
+  }
+}
+
 /**
  * Create a simulated host in `dir`. Returns false when a state was already
  * there and left alone. `reset` wipes a previous simulator state first (and
@@ -185,6 +203,7 @@ export function seedState(dir: string, options: SeedOptions = {}, { reset = fals
   atomicWrite(p.injectFile, '{}\n');
   fs.writeFileSync(p.callsFile, '');
   writeStorageCfg(root, rt);
+  seedSubordinateIds(path.join(root, 'hostfs'));
   // state.json last: its presence is what marks a complete seed.
   atomicWrite(p.stateFile, `${JSON.stringify(rt, null, 2)}\n`);
   return true;

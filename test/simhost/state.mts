@@ -313,6 +313,8 @@ export interface HostInfo {
   cpus: number;
   memory: number;
   pveVersion: string;
+  /** The address the node name resolves to (/etc/hosts on PVE); /cluster/status shows it. */
+  ip: string;
 }
 
 export function readHost(root: string): HostInfo {
@@ -322,6 +324,7 @@ export function readHost(root: string): HostInfo {
     cpus: host.cpus ?? 32,
     memory: host.memory ?? 128 * 1024 ** 3,
     pveVersion: host.pveVersion ?? '8.4.1',
+    ip: host.ip ?? '192.168.1.50',
   };
 }
 

@@ -6,3 +6,5 @@ import './docker.mts';
 
 export {};
 import './packages.mts';
+import './ids.mts';
+import './nginx.mts';

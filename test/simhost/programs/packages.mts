@@ -21,6 +21,8 @@ const PROVIDES: Readonly<Record<string, readonly string[]>> = {
   nginx: ['/usr/sbin/nginx'],
   'nginx-full': ['/usr/sbin/nginx'],
   'nginx-light': ['/usr/sbin/nginx'],
+  'nginx-core': ['/usr/sbin/nginx'],
+  'nginx-extras': ['/usr/sbin/nginx'],
   'docker-ce': ['/usr/bin/dockerd'],
   'docker-ce-cli': ['/usr/bin/docker'],
   curl: ['/usr/bin/curl'],
@@ -41,16 +43,104 @@ export function installedPackages(g: GuestFs): Set<string> {
   }
 }
 
-export function markInstalled(g: GuestFs, packages: readonly string[]): void {
-  if (packages.length === 0) return;
+/** Packages apt pulls in with another (only those whose files matter here). */
+const DEPENDS: Readonly<Record<string, readonly string[]>> = {
+  'nginx-full': ['libnginx-mod-stream'],
+  'nginx-extras': ['libnginx-mod-stream'],
+};
+
+export function markInstalled(g: GuestFs, requested: readonly string[]): void {
+  if (requested.length === 0) return;
+  const packages = [...new Set(requested.flatMap((name) => [name, ...(DEPENDS[name] ?? [])]))];
   const all = installedPackages(g);
   for (const name of packages) {
+    // Conffiles come with the first install only: a reinstall keeps what the admin removed.
+    if (!all.has(name)) CONFFILES[name]?.(g);
     all.add(name);
     for (const program of PROVIDES[name] ?? []) placeExecutable(g, program);
   }
   const list = g.resolve(PACKAGE_LIST);
   fs.mkdirSync(path.dirname(list), { recursive: true });
   fs.writeFileSync(list, [...all].sort().join('\n') + '\n');
+}
+
+/** What a package's postinst leaves in /etc that later steps read (written once, never over a changed file). */
+const CONFFILES: Readonly<Record<string, (g: GuestFs) => void>> = {
+  nginx: nginxLayout,
+  'nginx-full': nginxLayout,
+  'nginx-light': nginxLayout,
+  'nginx-core': nginxLayout,
+  'nginx-extras': nginxLayout,
+  'libnginx-mod-stream': (g) => {
+    if (!debianLike(g)) return;
+    writeOnce(g, '/usr/share/nginx/modules-available/mod-stream.conf', 'load_module modules/ngx_stream_module.so;\n');
+    linkOnce(g, '/etc/nginx/modules-enabled/50-mod-stream.conf', '/usr/share/nginx/modules-available/mod-stream.conf');
+  },
+};
+
+function debianLike(g: GuestFs): boolean {
+  try {
+    return /^(ID|ID_LIKE)=.*\bdebian\b/m.test(fs.readFileSync(g.resolve('/etc/os-release'), 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+function writeOnce(g: GuestFs, guestPath: string, content: string): void {
+  const file = g.resolve(guestPath);
+  if (fs.existsSync(file)) return;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, content);
+}
+
+function linkOnce(g: GuestFs, guestPath: string, target: string): void {
+  const link = g.resolveNoFollow(guestPath);
+  fs.mkdirSync(path.dirname(link), { recursive: true });
+  try {
+    fs.lstatSync(link);
+  } catch {
+    fs.symlinkSync(target, link);
+  }
+}
+
+/**
+ * The layout of Debian's and Ubuntu's nginx packages: modules-enabled read
+ * at the top level, conf.d and sites-enabled inside http {}, and a default
+ * site enabled through a symlink into sites-available.
+ */
+function nginxLayout(g: GuestFs): void {
+  if (!debianLike(g)) return;
+  for (const dir of ['/etc/nginx/conf.d', '/etc/nginx/modules-enabled', '/etc/nginx/sites-available', '/etc/nginx/sites-enabled', '/etc/nginx/snippets', '/var/log/nginx', '/var/www/html']) fs.mkdirSync(g.resolve(dir), { recursive: true });
+  writeOnce(
+    g,
+    '/etc/nginx/nginx.conf',
+    [
+      '# Main configuration of the simulated guest nginx (Debian layout).',
+      'user www-data;',
+      'worker_processes auto;',
+      'pid /run/nginx.pid;',
+      'include /etc/nginx/modules-enabled/*.conf;',
+      '',
+      'events {',
+      '\tworker_connections 768;',
+      '}',
+      '',
+      'http {',
+      '\tsendfile on;',
+      '\tinclude /etc/nginx/mime.types;',
+      '\tdefault_type application/octet-stream;',
+      '\tssl_protocols TLSv1.2 TLSv1.3;',
+      '\taccess_log /var/log/nginx/access.log;',
+      '\terror_log /var/log/nginx/error.log;',
+      '\tinclude /etc/nginx/conf.d/*.conf;',
+      '\tinclude /etc/nginx/sites-enabled/*;',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  writeOnce(g, '/etc/nginx/mime.types', 'types {\n\ttext/html html htm;\n\ttext/css css;\n\tapplication/javascript js;\n\tapplication/json json;\n}\n');
+  writeOnce(g, '/etc/nginx/sites-available/default', '# The package\'s placeholder site.\nserver {\n\tlisten 80 default_server;\n\tlisten [::]:80 default_server;\n\troot /var/www/html;\n\tindex index.html;\n\tserver_name _;\n}\n');
+  linkOnce(g, '/etc/nginx/sites-enabled/default', '/etc/nginx/sites-available/default');
 }
 
 function placeExecutable(g: GuestFs, guestPath: string): void {
