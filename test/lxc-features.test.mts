@@ -161,6 +161,9 @@ function makeCt(ctid: string, options: { mount?: [string, string] } = {}): void 
   const args = ['create', ctid, TEMPLATE, '--hostname', `ct${ctid}`, '--storage', 'quickOS-lxc-disks', '--unprivileged', '1'];
   if (options.mount) {
     fs.mkdirSync(options.mount[0], { recursive: true });
+    // As lxc-manager leaves it for a mount owned by the container's root
+    // (owner_uid/owner_gid 0): an unprivileged CT writes there only as host 100000.
+    fs.chownSync(options.mount[0], 100000, 100000);
     args.push('--mp0', `${options.mount[0]},mp=${options.mount[1]}`);
   }
   for (const argv of [args, ['start', ctid]]) {
@@ -495,6 +498,7 @@ test('traefik: an equipped CT is unchanged; a changed CA or version is redone an
   guestWrite('102', traefik.STATIC_CONFIG, (await traefik.staticConfig(context(), '102', url)).text);
   guestWrite('102', traefik.UNIT_PATH, traefik.unitFile());
   fs.writeFileSync(path.join(certsDir, 'ca.pem'), ROOT_CA); // /etc/traefik/certs is the bind mount
+  fs.chownSync(path.join(certsDir, 'ca.pem'), 100000, 100000); // as an earlier push left it: the CT's root
   guestWrite('102', traefik.STEP_DEFAULTS, JSON.stringify({ 'ca-url': url, fingerprint: ROOT_CA_FINGERPRINT, root: '/root/.step/certs/root_ca.crt' }));
   host.injectExec({ tool: 'pct', guest: 102, command: ['systemctl', 'show'], stdout: serviceUp });
   acceptBootstrap();
