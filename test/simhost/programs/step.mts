@@ -9,18 +9,32 @@ import path from 'node:path';
 
 import { guestPrograms, runCommand, type ExecResult, type GuestFs, type GuestProgram, type RunOptions } from '../guestfs.mts';
 import { runStep } from '../step-cli.mts';
+import { tree } from '../guest-io.mts';
+import { CT_ROOT } from '../idmap.mts';
 
 /** root's STEPPATH, where step looks without an environment variable. */
 export const GUEST_STEPPATH = '/root/.step';
 
 function stepInGuest(g: GuestFs, args: readonly string[], options: RunOptions, vars: Readonly<Record<string, string>> = {}): ExecResult {
   const steppath = path.posix.resolve('/', vars.STEPPATH || (vars.HOME ? path.posix.join(vars.HOME, '.step') : GUEST_STEPPATH));
-  return runStep(args, {
+  // Files step may write: its STEPPATH, and paths named on its command line.
+  const written = () => [...tree(g, steppath), ...args.filter((a) => a.startsWith('/') && a !== steppath)];
+  const before = new Set(written().filter((file) => g.locate(file, { follow: false }).stat));
+  const result = runStep(args, {
     resolve: (file) => g.resolve(file),
     steppath,
     guest: options.vmid,
     ...(options.root !== undefined ? { root: options.root } : {}),
   });
+  // What step wrote belongs to whoever ran it, as for any program in the
+  // guest: on a bind mount of an unprivileged CT, the mapped ids of its root.
+  const subject = options.subject ?? CT_ROOT;
+  for (const file of written()) {
+    if (before.has(file)) continue;
+    const loc = g.locate(file, { follow: false });
+    if (loc.stat) g.created(subject, loc);
+  }
+  return result;
 }
 
 guestPrograms.step = (g, args, options) => stepInGuest(g, args, options);
