@@ -9,6 +9,10 @@
 // - `installDropIns` puts a small launcher under the upstream name in the
 //   legacy tree, so bash that still calls `bin/managers/lxc-manager.sh`
 //   runs the port. The original is kept beside it as `<name>.legacy`.
+// - A bash script that needs the provisioner password the bash CA shared
+//   (SHARED_PASSWORD_SCRIPTS) is refused, with what to do instead, while
+//   the CA is the port: resolving it fails, so callers that resolve every
+//   script first stop with nothing changed.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -51,12 +55,12 @@ export interface ResolveOptions {
 export function resolveScript(upstreamName: string, options: ResolveOptions): ResolvedScript {
   const clean = normaliseName(upstreamName);
   const { legacyDir } = options;
-  const pinned = (options.useLegacy ?? []).some((n) => n === 'all' || normaliseName(n) === clean);
+  const pinned = pinnedLegacy(clean, options.useLegacy);
   if (pinned) {
     const legacy = legacyDir ? path.join(legacyDir, 'bin', clean) : undefined;
-    if (legacy && fs.existsSync(legacy) && !isDropIn(legacy)) return legacyScript(clean, legacy);
+    if (legacy && fs.existsSync(legacy) && !isDropIn(legacy)) return legacyScript(clean, legacy, options);
     const kept = legacy ? `${legacy}.legacy` : undefined;
-    if (kept && fs.existsSync(kept)) return legacyScript(clean, kept);
+    if (kept && fs.existsSync(kept)) return legacyScript(clean, kept, options);
     throw new PhoenixError(`PHOENIX_USE_LEGACY asks for the bash ${clean}, but there is none`, {
       hint: legacyDir ? `looked for ${legacy} and ${kept}` : 'set PHOENIX_LEGACY_DIR to the bash toolkit root',
     });
@@ -77,7 +81,7 @@ export function resolveScript(upstreamName: string, options: ResolveOptions): Re
   }
   if (legacyDir) {
     const legacy = path.join(legacyDir, 'bin', clean);
-    if (fs.existsSync(legacy) && !isDropIn(legacy)) return legacyScript(clean, legacy);
+    if (fs.existsSync(legacy) && !isDropIn(legacy)) return legacyScript(clean, legacy, options);
   }
   throw new PhoenixError(`${clean} has no port yet and no legacy copy was found`, {
     exitCode: 127,
@@ -87,9 +91,72 @@ export function resolveScript(upstreamName: string, options: ResolveOptions): Re
   });
 }
 
-function legacyScript(name: string, file: string): ResolvedScript {
+function legacyScript(name: string, file: string, options: ResolveOptions): ResolvedScript {
+  refuseWithoutSharedPassword(name, file, options);
   // Through bash, not exec: most upstream scripts were committed without an exec bit.
   return { upstreamName: name, kind: 'legacy', path: file, command: 'bash', prefix: [file] };
+}
+
+/** The CA container's application script: while it is the port, no provisioner password is shared. */
+export const CA_APP_SCRIPT = 'phoenix_hypervisor_lxc_103.sh';
+
+/**
+ * Bash scripts that cannot work without the provisioner password the bash
+ * CA left in its shared directory (`provisioner_password.txt`, mounted into
+ * every container that mounts the CA's directory), and what the operator
+ * can do instead. The ported CA keeps that password on the host only
+ * (`step_ca.provisioner_password_file`, 0600) and never writes it there, so
+ * these scripts would fail half-way or, for the vLLM one, stop only after
+ * the container was built; they are refused before anything runs.
+ */
+export const SHARED_PASSWORD_SCRIPTS: Readonly<Record<string, { use: string; instead: string }>> = {
+  'phoenix_hypervisor_lxc_vllm.sh': {
+    use: 'to request the vLLM certificate inside the container',
+    instead:
+      'issue that certificate from the host (an entry in certificate-manifest.json delivering /etc/ssl/vllm/vllm.crt and vllm.key into the container) and run a copy of the script without its certificate request (a copy that no longer names provisioner_password.txt is run)',
+  },
+  'lxc_setup/phoenix_hypervisor_feature_install_traefik.sh': {
+    use: "to issue Traefik's certificate inside CT 102",
+    instead: 'remove it from PHOENIX_USE_LEGACY: the port installs Traefik without the password, and the certificate manager issues its certificate',
+  },
+  'managers/certificate-renewal-manager.sh': {
+    use: 'to sign every certificate',
+    instead: 'remove it from PHOENIX_USE_LEGACY: the port signs with step_ca.provisioner_password_file on the host',
+  },
+  'managers/portainer-manager.sh': {
+    use: "to request the Portainer agent's certificate",
+    instead: 'remove it from PHOENIX_USE_LEGACY: the port needs no CA secret (certificates come from certificate-manifest.json, through the certificate manager)',
+  },
+};
+
+/** How the bash scripts name the shared password file (inside a container or under the host's 103/ssl). */
+const SHARED_PASSWORD_FILE = 'provisioner_password.txt';
+
+function pinnedLegacy(name: string, useLegacy: readonly string[] | undefined): boolean {
+  return (useLegacy ?? []).some((n) => n === 'all' || normaliseName(n) === name);
+}
+
+/**
+ * Refuse a bash script of SHARED_PASSWORD_SCRIPTS while the CA is the port,
+ * when its copy still reads the shared password file (a rewritten copy, or
+ * a test double, that no longer does is let through). With the bash CA
+ * pinned (PHOENIX_USE_LEGACY) the password is where these scripts look.
+ */
+function refuseWithoutSharedPassword(name: string, file: string, options: ResolveOptions): void {
+  const known = SHARED_PASSWORD_SCRIPTS[name];
+  if (!known || pinnedLegacy(CA_APP_SCRIPT, options.useLegacy)) return;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return;
+  }
+  const reads = text.split('\n').some((line) => !/^\s*#/.test(line) && line.includes(SHARED_PASSWORD_FILE));
+  if (!reads) return;
+  throw new PhoenixError(
+    `refusing to run the bash ${name}: it reads the CA's shared ${SHARED_PASSWORD_FILE} ${known.use}, and the ported ${CA_APP_SCRIPT} keeps the provisioner password on the host only (step_ca.provisioner_password_file)`,
+    { hint: `${known.instead}; or keep the bash CA by adding ${CA_APP_SCRIPT} to PHOENIX_USE_LEGACY (it shares the password with every container that mounts its directory). Nothing was run.` },
+  );
 }
 
 export interface RunScriptOptions extends ResolveOptions {

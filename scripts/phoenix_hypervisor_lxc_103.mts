@@ -3,7 +3,9 @@
 // application script. lxc-manager runs it on the host as
 // `phoenix_hypervisor_lxc_103.sh <CTID>`; it works on the container through
 // pct (the bash ran inside it, logging into the shared CA directory).
-// What it does: lib/pki/step-ca.mts. Exit 0 when the CA is initialised,
+// What it does: lib/pki/step-ca.mts (settings from the manifests:
+// lib/pki/settings.mts; the bash CA's shared directory: lib/pki/shared-dir.mts).
+// Exit 0 when the CA is initialised,
 // healthy and its root copied to the host; 1 (or the failing command's
 // status) otherwise.
 
@@ -20,8 +22,11 @@ const USAGE = `Usage: ${NAME} [--dry-run] [CTID]
 Initialises the Step-CA in its container (step_ca.ctid of the hypervisor
 config, default 103) if it is not yet, starts step-ca, waits for its health
 check, adds the ACME provisioner 'acme' once, copies the root certificate to
-step_ca.root_ca_file on the host and writes the ready marker. A second run
-on a healthy CA changes nothing.
+step_ca.root_ca_file on the host and writes the ready marker. When the
+container mounts a host directory at /etc/step-ca/ssl (the bash CA's shared
+directory), the public files bash scripts read there are written too:
+phoenix_root_ca.crt, phoenix_ca.crt, root_ca.fingerprint, certs/root_ca.crt
+and ca.ready (never a password). A second run on a healthy CA changes nothing.
 
   CTID        the container lxc-manager is building; must be step_ca.ctid
   --dry-run   print what would change, change nothing

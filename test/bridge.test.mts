@@ -3,11 +3,13 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { resolveScript, runScript, installDropIns, portedScripts, upstreamNameOf, PROJECT_ROOT } from '../lib/bridge.mts';
+import { resolveScript, runScript, installDropIns, portedScripts, upstreamNameOf, PROJECT_ROOT, SHARED_PASSWORD_SCRIPTS } from '../lib/bridge.mts';
 import { configureLog } from '../lib/log.mts';
 import { configureRunner } from '../lib/runner.mts';
 import { PhoenixError, exitCodeFor } from '../lib/errors.mts';
-import { tmpDir } from './helpers/tmp.mts';
+import { tmpDir, writeExecutable } from './helpers/tmp.mts';
+import { createSimHost } from './simhost/index.mts';
+import { isMutating } from './helpers/calls.mts';
 
 configureLog({ file: undefined, write: () => {} });
 const fixture = path.join(PROJECT_ROOT, 'test', 'fixtures', 'legacy');
@@ -115,6 +117,94 @@ test('drop-ins refuse scripts that have no port, and dry-run changes nothing', (
   installDropIns(legacy, ['phoenix-cli']);
   assert.is(fs.readFileSync(target, 'utf8'), before);
   assert.not.ok(fs.existsSync(`${target}.legacy`));
+});
+
+// ---------------------------------------------------------------- the provisioner password the bash CA shared
+
+/** A legacy tree holding stand-ins that read the shared password file as the bash ones do, and mark that they ran. */
+function sharedPasswordTree(): { dir: string; ran: string } {
+  const dir = tmpDir('phoenix-legacy-shared-');
+  const ran = path.join(dir, 'ran');
+  const body = (file: string) => `#!/usr/bin/env bash\n# stand-in: asks for a certificate with the CA's shared password\necho "$0" >> "${ran}"\nstep ca certificate x x.crt x.key --provisioner-password-file "${file}"\n`;
+  writeExecutable(path.join(dir, 'bin'), 'phoenix_hypervisor_lxc_vllm.sh', body('/etc/step-ca/ssl/provisioner_password.txt'));
+  writeExecutable(path.join(dir, 'bin'), 'managers/certificate-renewal-manager.sh', body('/srv/lxc-data/103/ssl/provisioner_password.txt'));
+  writeExecutable(path.join(dir, 'bin'), 'phoenix_hypervisor_lxc_103.sh', '#!/usr/bin/env bash\n# stand-in for the bash CA\n');
+  writeExecutable(path.join(dir, 'bin'), 'phoenix_hypervisor_lxc_102.sh', '#!/usr/bin/env bash\n# stand-in: waits for the ready marker only\ntest -f /etc/step-ca/ssl/ca.ready\n');
+  return { dir, ran };
+}
+
+test('bash scripts that need the shared provisioner password are refused while the CA is the port, saying what to do', () => {
+  const { dir } = sharedPasswordTree();
+  for (const [name, options] of [
+    ['phoenix_hypervisor_lxc_vllm.sh', { legacyDir: dir }],
+    ['managers/certificate-renewal-manager.sh', { legacyDir: dir, useLegacy: ['managers/certificate-renewal-manager.sh'] }],
+  ] as const) {
+    try {
+      resolveScript(name, options);
+      assert.unreachable(`${name} resolved`);
+    } catch (err) {
+      assert.instance(err, PhoenixError);
+      assert.match((err as PhoenixError).message, `refusing to run the bash ${name}: it reads the CA's shared provisioner_password.txt ${SHARED_PASSWORD_SCRIPTS[name]!.use}`);
+      assert.match((err as PhoenixError).hint ?? '', SHARED_PASSWORD_SCRIPTS[name]!.instead);
+      assert.match((err as PhoenixError).hint ?? '', /adding phoenix_hypervisor_lxc_103\.sh to PHOENIX_USE_LEGACY/);
+      assert.is(exitCodeFor(err), 1);
+    }
+  }
+  assert.match(SHARED_PASSWORD_SCRIPTS['phoenix_hypervisor_lxc_vllm.sh']!.instead, /certificate-manifest\.json/);
+  // The bash CA pinned: the password is where these scripts look, so they run.
+  assert.is(resolveScript('phoenix_hypervisor_lxc_vllm.sh', { legacyDir: dir, useLegacy: ['phoenix_hypervisor_lxc_103.sh'] }).kind, 'legacy');
+  assert.is(resolveScript('managers/certificate-renewal-manager.sh', { legacyDir: dir, useLegacy: ['all'] }).kind, 'legacy');
+  // Only the ready marker: not refused. A copy that no longer reads the password (or only mentions it in a comment): not refused.
+  assert.is(resolveScript('phoenix_hypervisor_lxc_102.sh', { legacyDir: dir, useLegacy: ['phoenix_hypervisor_lxc_102.sh'] }).kind, 'legacy');
+  fs.writeFileSync(path.join(dir, 'bin', 'phoenix_hypervisor_lxc_vllm.sh'), '#!/usr/bin/env bash\n# the certificate now comes from the host; provisioner_password.txt is no longer read\ntrue\n');
+  assert.is(resolveScript('phoenix_hypervisor_lxc_vllm.sh', { legacyDir: dir }).kind, 'legacy');
+});
+
+test('a refused bash script runs nothing: runScript fails before spawning it', async () => {
+  const { dir, ran } = sharedPasswordTree();
+  try {
+    await runScript('phoenix_hypervisor_lxc_vllm.sh', ['801'], { legacyDir: dir, env: process.env as Record<string, string>, dryRun: false, capture: true });
+    assert.unreachable('it ran');
+  } catch (err) {
+    assert.match((err as Error).message, /refusing to run the bash phoenix_hypervisor_lxc_vllm\.sh/);
+  }
+  assert.not.ok(fs.existsSync(ran), 'the stand-in never ran');
+});
+
+test('lxc-manager create of a container whose application script is refused exits non-zero with the reason, and changes nothing', () => {
+  const host = createSimHost();
+  try {
+    const { dir, ran } = sharedPasswordTree();
+    const work = tmpDir('phoenix-bridge-refusal-');
+    const lxc = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'etc', 'phoenix_lxc_configs.json'), 'utf8'));
+    lxc.lxc_configs['801'] = {
+      name: 'llm-embed',
+      clone_from_ctid: '900',
+      memory_mb: 2048,
+      cores: 2,
+      storage_pool: 'quickOS-lxc-disks',
+      storage_size_gb: 16,
+      network_config: { name: 'eth0', bridge: 'vmbr100', ip: '172.16.100.81/24', gw: '172.16.100.1' },
+      mac_address: 'BC:24:11:00:08:01',
+      unprivileged: true,
+      features: ['base_setup'],
+      application_script: 'phoenix_hypervisor_lxc_vllm.sh',
+      mount_points: [{ host_path: '/quickOS/lxc-persistent-data/103/ssl', container_path: '/etc/step-ca/ssl' }],
+    };
+    const lxcFile = path.join(work, 'phoenix_lxc_configs.json');
+    fs.writeFileSync(lxcFile, JSON.stringify(lxc, null, 2));
+    const env: Record<string, string> = { ...host.env, PHOENIX_BASE_DIR: PROJECT_ROOT, LXC_CONFIG_FILE: lxcFile, PHOENIX_LEGACY_DIR: dir, MAIN_LOG_FILE: path.join(work, 'log'), PHOENIX_LOCK_FILE: path.join(work, 'lock') };
+    for (const key of ['PHOENIX_USE_LEGACY', 'PHOENIX_DRY_RUN', 'PHOENIX_HOST_ROOT', 'PHOENIX_LOCK_TOKEN', 'HYPERVISOR_CONFIG_FILE', 'VM_CONFIG_FILE']) delete env[key];
+    const r = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'scripts', 'managers', 'lxc-manager.mjs'), 'create', '801'], { env, encoding: 'utf8' });
+    assert.is.not(r.status, 0);
+    assert.match(r.stderr, /refusing to run the bash phoenix_hypervisor_lxc_vllm\.sh/);
+    assert.match(r.stderr, /certificate-manifest\.json/);
+    assert.equal(host.calls().filter(isMutating), [], 'no command that changes anything');
+    assert.not.ok(fs.existsSync(path.join(host.stateDir, 'hostfs', 'quickOS', 'lxc-persistent-data', '103', 'ssl')), 'not even a host directory');
+    assert.not.ok(fs.existsSync(ran));
+  } finally {
+    host.dispose();
+  }
 });
 
 test.run();

@@ -36,16 +36,17 @@ const passwordFile = path.join(hostRoot, 'etc', 'phoenix', 'secrets', 'step_prov
 const logFile = path.join(work, 'phoenix.log');
 const recordFile = path.join(work, 'record.jsonl');
 
-function manifests(dir: string, edit: (hv: any, lxc: any) => void = () => {}): Record<string, string> {
+function manifests(dir: string, edit: (hv: any, lxc: any, vm: any) => void = () => {}): Record<string, string> {
   fs.mkdirSync(dir, { recursive: true });
   const read = (name: string) => JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'etc', name), 'utf8'));
   const hv = read('phoenix_hypervisor_config.json');
   const lxc = read('phoenix_lxc_configs.json');
-  edit(hv, lxc);
+  const vm = read('phoenix_vm_configs.json');
+  edit(hv, lxc, vm);
   const docs: Record<string, unknown> = {
     'phoenix_hypervisor_config.json': hv,
     'phoenix_lxc_configs.json': lxc,
-    'phoenix_vm_configs.json': read('phoenix_vm_configs.json'),
+    'phoenix_vm_configs.json': vm,
     'phoenix_stacks_config.json': read('phoenix_stacks_config.json'),
     'certificate-manifest.json': read('certificate-manifest.json'),
   };
@@ -143,6 +144,8 @@ function tempDirsNow(): Set<string> {
 
 fs.mkdirSync(stepDir, { recursive: true, mode: 0o755 });
 fs.chmodSync(stepDir, 0o755);
+// lxc-manager gives the mount to the container's root (owner_uid/owner_gid 0 of an unprivileged CT: host 100000).
+fs.chownSync(stepDir, 100000, 100000);
 for (const argv of [
   ['create', '103', TEMPLATE, '--hostname', 'step-ca', '--rootfs', 'quickOS-lxc-disks:8', '--unprivileged', '1', '--mp0', '/quickOS/lxc-persistent-data/103/step,mp=/root/.step'],
   ['start', '103'],
@@ -223,7 +226,7 @@ test('first run: the CA is initialised, started, healthy, with its ACME provisio
   const changes = mutating(first.calls);
   const initCall = changes.find((c) => c.includes(' step ca init '));
   assert.ok(initCall, 'step ca init ran');
-  assert.match(initCall!, /^pct exec 103 -- env STEPPATH=\/root\/\.step step ca init --name Example Internal --dns ca\.internal\.example\.org --dns 172\.16\.100\.11 --dns 127\.0\.0\.1 --address :9000 --provisioner phoenix-admin --deployment-type standalone --password-file \/root\/\.step\/ca_password\.txt --provisioner-password-file \/root\/\.phoenix-provisioner-password\.[0-9a-f]+ --with-ca-url https:\/\/ca\.internal\.example\.org:9000$/);
+  assert.match(initCall!, /^pct exec 103 -- env STEPPATH=\/root\/\.step step ca init --name Example Internal --dns ca\.internal\.example\.org --dns internal\.example\.org --dns \*\.internal\.example\.org --dns 127\.0\.0\.1 --dns 172\.16\.100\.11 --address :9000 --provisioner phoenix-admin --deployment-type standalone --password-file \/root\/\.step\/ca_password\.txt --provisioner-password-file \/root\/\.phoenix-provisioner-password\.[0-9a-f]+ --with-ca-url https:\/\/ca\.internal\.example\.org:9000$/);
   const tempPath = /--provisioner-password-file (\S+)/.exec(initCall!)![1]!;
   assert.ok(changes.some((c) => /^pct push 103 \S+\/ca_password\.txt \/root\/\.step\/ca_password\.txt --perms 0600$/.test(c)), 'CA password pushed 0600');
   assert.ok(changes.some((c) => c.startsWith('pct push 103 ') && c.endsWith(`${tempPath} --perms 0600`)), 'provisioner password pushed 0600');
@@ -371,6 +374,7 @@ test('a provisioner password file readable by others is made 0600 again', () => 
 
 test('settings come from the manifests: CA name, DNS names and addresses, provisioner, host paths', () => {
   const paths = manifests(path.join(work, 'etc-variant'), (hv, lxc) => {
+    hv.domain_name = 'lab.test';
     hv.step_ca = { ctid: '103', root_ca_name: 'Acme Lab Root CA', dns_name: 'pki.lab.test', provisioner_name: 'ops', provisioner_password_file: '/srv/secrets/prov' };
     lxc.lxc_configs['103'].network_config.ip = '192.168.7.3/24';
     lxc.lxc_configs['103'].mount_points = [];
@@ -379,15 +383,17 @@ test('settings come from the manifests: CA name, DNS names and addresses, provis
   const options = { ...resolveOptions({}), hostRoot: '/' };
   const settings = stepCaSettings(config, options);
   assert.is(settings.name, 'Acme Lab');
-  assert.equal(settings.dnsNames, ['pki.lab.test', '192.168.7.3', '127.0.0.1']);
+  // CT 101 and 102 still send to 172.16.100.11:9000 (their firewall rules, CT 102's bootstrap_ca_url): an address the CA keeps answering by.
+  assert.equal(settings.dnsNames, ['pki.lab.test', 'lab.test', '*.lab.test', '127.0.0.1', '192.168.7.3', '172.16.100.11']);
   assert.is(settings.caUrl, 'https://pki.lab.test:9000');
   assert.is(settings.provisioner, 'ops');
   assert.is(settings.provisionerPasswordFile, '/srv/secrets/prov');
   assert.is(settings.rootCaFile, '/etc/phoenix/ca/root_ca.crt');
   assert.is(settings.hostStepDir, undefined);
+  assert.is(settings.sharedDir, undefined, 'no shared directory mounted');
   const argv = initArgv(settings, '/root/tmp-pw');
   assert.equal(argv.slice(0, 7), ['env', 'STEPPATH=/root/.step', 'step', 'ca', 'init', '--name', 'Acme Lab']);
-  assert.ok(argv.join(' ').includes('--dns pki.lab.test --dns 192.168.7.3 --dns 127.0.0.1'));
+  assert.ok(argv.join(' ').includes('--dns pki.lab.test --dns lab.test --dns *.lab.test --dns 127.0.0.1 --dns 192.168.7.3 --dns 172.16.100.11'));
   assert.not.ok(argv.join(' ').includes('example.org'), 'nothing of the example manifest is a literal');
 
   const mapped = stepCaSettings(loadConfig({ hypervisor: env.HYPERVISOR_CONFIG_FILE!, lxc: env.LXC_CONFIG_FILE!, vm: env.VM_CONFIG_FILE!, stacks: env.STACKS_CONFIG_FILE!, certificates: env.CERTIFICATE_MANIFEST_FILE! }), { ...options, hostRoot: '/sim/hostfs' });
@@ -438,6 +444,97 @@ test('run-step-ca.mts and the installed run-step-ca.sh refuse the same missing f
   const help = spawnSync(process.execPath, [RUN_STEP_CA, '--help'], { env, encoding: 'utf8' });
   assert.is(help.status, 0);
   assert.match(help.stdout, /^Usage: run-step-ca\.sh/);
+});
+
+// ---------------------------------------------------------------- the bash layout: CT 103 mounts the shared directory
+
+// The manifests as the bash toolkit laid them out: no mount at STEPPATH, the
+// CA's directory at /etc/step-ca/ssl of CT 103 and of the containers that read
+// it, and a VM whose firewall still sends certificate requests to the CA at an
+// address it had before.
+const OLD_CA_ADDRESS = '10.0.0.11';
+const SHARED_MOUNT = { host_path: '/quickOS/lxc-persistent-data/103/ssl', container_path: '/etc/step-ca/ssl' };
+const BASH_NAMES = ['ca.internal.example.org', 'internal.example.org', '*.internal.example.org', '127.0.0.1', '172.16.100.11', OLD_CA_ADDRESS];
+
+test('bash layout: create 103 leaves the public files bash scripts read in the shared directory, no password, and a CA with the six names', () => {
+  const bashHost = createSimHost();
+  try {
+    const base = path.join(work, 'base-bash-layout');
+    const paths = manifests(path.join(base, 'etc'), (_hv, lxc, vm) => {
+      lxc.lxc_configs['103'].mount_points = [SHARED_MOUNT];
+      for (const id of ['101', '102']) lxc.lxc_configs[id].mount_points = [...(lxc.lxc_configs[id].mount_points ?? []), SHARED_MOUNT];
+      vm.vms.find((v: { vmid: number }) => v.vmid === 1002).firewall.rules.push({ type: 'out', action: 'ACCEPT', proto: 'tcp', dest: OLD_CA_ADDRESS, port: '9000', comment: 'certificates from the CA at its earlier address' });
+    });
+    const bashEnv: Record<string, string> = { ...env, ...bashHost.env, ...paths, PHOENIX_BASE_DIR: base, PHOENIX_START_RETRY_DELAY_MS: '10', MAIN_LOG_FILE: path.join(work, 'bash-layout.log'), PHOENIX_RECORD: path.join(work, 'bash-layout.jsonl') };
+    const lxcManager = path.join(PROJECT_ROOT, 'scripts', 'managers', 'lxc-manager.mjs');
+    const created = spawnSync(process.execPath, [lxcManager, 'create', '103'], { env: bashEnv, encoding: 'utf8', timeout: 240_000 });
+    assert.is(created.status, 0, created.stderr.split('\n').slice(-30).join('\n'));
+
+    const hostfs = path.join(bashHost.stateDir, 'hostfs');
+    const shared = path.join(hostfs, SHARED_MOUNT.host_path);
+    const mode = (file: string) => fs.statSync(file).mode & 0o777;
+    const rootPem = fs.readFileSync(path.join(hostfs, 'etc', 'phoenix', 'ca', 'root_ca.crt'), 'utf8');
+    const inCa = (file: string) => fs.readFileSync(bashHost.guestPath('103', file), 'utf8');
+    assert.is(inCa('/root/.step/certs/root_ca.crt'), rootPem, 'the CA lives in STEPPATH inside CT 103');
+    const fingerprint = new X509Certificate(rootPem).fingerprint256.replace(/:/g, '').toLowerCase();
+
+    // What the bash scripts read, where they read it, world-readable and nothing more.
+    const expected: Record<string, string> = {
+      'phoenix_root_ca.crt': rootPem,
+      'phoenix_ca.crt': `${inCa('/root/.step/certs/intermediate_ca.crt')}\n${rootPem}`,
+      'root_ca.fingerprint': `${fingerprint}\n`,
+      'certs/root_ca.crt': rootPem,
+      'ca.ready': readyMarkerText(CA_URL, fingerprint),
+    };
+    for (const [name, text] of Object.entries(expected)) {
+      assert.is(fs.readFileSync(path.join(shared, name), 'utf8'), text, name);
+      assert.is(mode(path.join(shared, name)), 0o644, `${name} 0644`);
+    }
+    assert.is(mode(shared) & 0o022, 0, 'no container that mounts it can replace the root it trusts');
+    const chain = fs.readFileSync(path.join(shared, 'phoenix_ca.crt'), 'utf8');
+    assert.ok(new X509Certificate(chain).checkIssued(new X509Certificate(rootPem)), 'the bundle starts with the intermediate, issued by the root');
+    for (const secret of ['provisioner_password.txt', 'ca_password.txt', 'secrets', 'config']) assert.not.ok(fs.existsSync(path.join(shared, secret)), `no ${secret} in the shared directory`);
+    const provisionerPassword = fs.readFileSync(path.join(hostfs, 'etc', 'phoenix', 'secrets', 'step_provisioner_password'), 'utf8').trim();
+    const caPassword = inCa('/root/.step/ca_password.txt').trim();
+    for (const secret of [provisionerPassword, caPassword]) assert.equal(filesHolding(shared, secret, []), [], 'no password anywhere in the shared directory');
+
+    // The CA answers by the six names the bash gave it, derived from the manifests.
+    const init = bashHost.calls('pct').map(line).find((c) => c.includes(' step ca init '));
+    assert.ok(init?.includes(BASH_NAMES.map((n) => `--dns ${n}`).join(' ')), init);
+    const caJson = JSON.parse(inCa('/root/.step/config/ca.json'));
+    assert.equal(caJson.dnsNames, BASH_NAMES);
+
+    // A second run changes nothing, there or anywhere.
+    bashHost.clearCalls();
+    const again = spawnSync(process.execPath, [SCRIPT, '103'], { env: bashEnv, encoding: 'utf8' });
+    assert.is(again.status, 0, again.stderr);
+    assert.equal(mutating(bashHost.calls()), []);
+    assert.match(again.stderr, /nothing to change/);
+
+    // A CA that stops answering takes its ready marker away from the bash scripts too; recovery puts it back.
+    bashHost.injectExec({ tool: 'pct', guest: '103', command: ['env', 'STEPPATH=/root/.step', 'step', 'ca', 'health'], exit: 1, stderr: 'connection refused\n' });
+    const down = spawnSync(process.execPath, [SCRIPT, '103'], { env: bashEnv, encoding: 'utf8' });
+    bashHost.updateInjection((inj) => void (inj.exec = []));
+    assert.is(down.status, 1);
+    assert.not.ok(fs.existsSync(path.join(shared, 'ca.ready')), 'no ready marker while the CA does not answer');
+    assert.is(spawnSync(process.execPath, [SCRIPT, '103'], { env: bashEnv, encoding: 'utf8' }).status, 0);
+    assert.is(fs.readFileSync(path.join(shared, 'ca.ready'), 'utf8'), expected['ca.ready']);
+
+    // A directory the bash left 0777 with its own CA in it: closed to writers, the old CA reported and its root left alone.
+    fs.chmodSync(shared, 0o777);
+    fs.mkdirSync(path.join(shared, 'config'));
+    fs.writeFileSync(path.join(shared, 'config', 'ca.json'), '{}');
+    fs.writeFileSync(path.join(shared, 'certs', 'root_ca.crt'), 'the bash CA root\n');
+    fs.writeFileSync(path.join(shared, 'phoenix_root_ca.crt'), 'the bash CA root\n');
+    const old = spawnSync(process.execPath, [SCRIPT, '103'], { env: bashEnv, encoding: 'utf8' });
+    assert.is(old.status, 0, old.stderr);
+    assert.is(mode(shared), 0o755);
+    assert.match(old.stderr, /still holds a CA made by the bash toolkit \(config\/ca\.json\)/);
+    assert.is(fs.readFileSync(path.join(shared, 'phoenix_root_ca.crt'), 'utf8'), rootPem, 'consumers get the root of the CA that runs');
+    assert.is(fs.readFileSync(path.join(shared, 'certs', 'root_ca.crt'), 'utf8'), 'the bash CA root\n', "the bash CA's own root stays");
+  } finally {
+    bashHost.dispose();
+  }
 });
 
 test.after(() => host.dispose());

@@ -14,33 +14,31 @@
 // line or a world-readable file, and ca.json is never printed.
 //
 // Every name, address and path comes from the manifests (`step_ca.*` of the
-// hypervisor config, the CA container's addresses and mounts); the bash
-// hard-coded them all.
+// hypervisor config, the domain, the CA container's addresses and mounts,
+// the addresses other guests reach the CA by); the bash hard-coded them all.
+// Where the CA container still mounts the bash CA's shared directory, the
+// public files the bash scripts read there are kept up to date
+// (lib/pki/shared-dir.mts).
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as pct from '../pct.mts';
-import { ConfigError, PhoenixError } from '../errors.mts';
+import { PhoenixError } from '../errors.mts';
 import { addSecret } from '../redact.mts';
 import { isDryRun, sleep, type CommandResult } from '../runner.mts';
 import { ensureDir, writeFileAtomic } from '../fs.mts';
 import { debug, info, warn } from '../log.mts';
-import { onHost } from '../lxc/hostdirs.mts';
-import type { PhoenixConfig } from '../config.mts';
-import type { LxcConfig } from '../config-types.mts';
 import type { PhoenixOptions } from '../env.mts';
 import { probe, pushContent, readGuestFile, requireRunning, runGuestCommand, type FeatureContext } from '../features/common.mts';
-import { DEFAULT_STEP_CA_CTID, parseRootCa, rootCaFile, STEP_CA_PORT, STEP_CA_ROOT_CERT, STEP_CA_STEPPATH, syncRootCaFromCa } from '../features/pki.mts';
+import { parseRootCa, STEP_CA_PORT, STEP_CA_ROOT_CERT, STEP_CA_STEPPATH, syncRootCaFromCa } from '../features/pki.mts';
 import { CA_CONFIG, CA_PASSWORD_FILE, SERVICE, UNIT_PATH } from '../features/step_ca.mts';
+import { clearSharedReady, writeSharedFiles, writeSharedReady } from './shared-dir.mts';
+import type { StepCaSettings } from './settings.mts';
 
-/** The CA's name when `step_ca.root_ca_name` is not set (step calls the root "<name> Root CA"). */
-export const DEFAULT_CA_NAME = 'Phoenix Internal';
-/** The JWK provisioner host-side issuance uses, when `step_ca.provisioner_name` is not set. */
-export const DEFAULT_PROVISIONER_NAME = 'phoenix-admin';
-/** Host file of the provisioner password, when `step_ca.provisioner_password_file` is not set. */
-export const DEFAULT_PROVISIONER_PASSWORD_FILE = '/etc/phoenix/secrets/step_provisioner_password';
+export { caDnsNames, DEFAULT_CA_NAME, DEFAULT_PROVISIONER_NAME, DEFAULT_PROVISIONER_PASSWORD_FILE, stepCaSettings, type StepCaSettings } from './settings.mts';
+
 /** The ACME provisioner's name: Traefik's resolver reaches it at /acme/acme/directory. */
 export const ACME_PROVISIONER = 'acme';
 export const ACME_CHALLENGES = ['http-01', 'tls-alpn-01'] as const;
@@ -52,100 +50,14 @@ export const CA_PASSWORD_PATH = `${STEP_CA_STEPPATH}/${CA_PASSWORD_FILE}`;
  * fingerprint (nothing secret).
  */
 export const READY_MARKER = `${STEP_CA_STEPPATH}/ca.ready`;
+/** The intermediate certificate `step ca init` leaves under STEPPATH (the bash's bundle starts with it). */
+export const STEP_CA_INTERMEDIATE_CERT = `${STEP_CA_STEPPATH}/certs/intermediate_ca.crt`;
 /** The longest wait for a healthy CA, in seconds; PHOENIX_GUEST_TIMEOUT can only shorten it. */
 export const HEALTH_WAIT_CAP_SECONDS = 120;
 /** One `step` call inside the container (init generates keys; the rest are quick). */
 const STEP_INIT_TIMEOUT_MS = 5 * 60_000;
 const STEP_CALL_TIMEOUT_MS = 60_000;
 const SYSTEMCTL_TIMEOUT_MS = 120_000;
-
-export interface StepCaSettings {
-  ctid: string;
-  /** `step ca init --name`: the root becomes "<name> Root CA", the intermediate "<name> Intermediate CA". */
-  name: string;
-  /** `--dns` values: the names and addresses clients reach the CA by. */
-  dnsNames: string[];
-  /** Names that must resolve inside the CA container itself (to 127.0.0.1). */
-  localNames: string[];
-  caUrl: string;
-  provisioner: string;
-  /** Host path (inside PHOENIX_HOST_ROOT) of the provisioner password. */
-  provisionerPasswordFile: string;
-  /** Host path (inside PHOENIX_HOST_ROOT) of the root certificate copy (lib/features/pki.mts rootCaFile). */
-  rootCaFile: string;
-  /** The host directory behind STEPPATH when the container bind-mounts it. */
-  hostStepDir?: string;
-  /** Things in the manifests worth a warning (they do not stop the run). */
-  warnings: string[];
-}
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
-
-function staticAddresses(ct: LxcConfig): string[] {
-  return [ct.network_config, ct.secondary_network_config]
-    .map((nic) => nic?.ip?.split('/')[0])
-    .filter((ip): ip is string => ip !== undefined && IPV4.test(ip));
-}
-
-function urlHost(url: string): string | undefined {
-  try {
-    return new URL(url).hostname.replace(/^\[|\]$/g, '') || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Everything the CA needs from the manifests, checked before anything
- * changes; a missing or contradictory value names the file and the JSON
- * pointer.
- */
-export function stepCaSettings(config: PhoenixConfig, options: PhoenixOptions): StepCaSettings {
-  const file = config.paths.hypervisor;
-  const step = config.hypervisor.step_ca ?? {};
-  const warnings: string[] = [];
-  const ctid = step.ctid ?? DEFAULT_STEP_CA_CTID;
-  const ct = config.lxc.lxc_configs[ctid];
-  if (!ct) {
-    throw new ConfigError(file, '/step_ca/ctid', `CT ${ctid} is not in ${config.paths.lxc}`, 'step_ca.ctid names the container that runs the CA');
-  }
-
-  const caUrl = step.ca_url ?? (step.dns_name ? `https://${step.dns_name}:${STEP_CA_PORT}` : undefined);
-  if (!caUrl) throw new ConfigError(file, '/step_ca', 'neither dns_name nor ca_url is set', 'set step_ca.dns_name (the CA host name, e.g. ca.<domain>) and optionally step_ca.ca_url');
-  const host = urlHost(caUrl);
-  if (!host) throw new ConfigError(file, '/step_ca/ca_url', `'${caUrl}' is not a URL`);
-
-  const addresses = staticAddresses(ct);
-  if (addresses.length === 0) warnings.push(`CT ${ctid} has no static IPv4 address in ${config.paths.lxc}; the CA certificate will name no address of it`);
-  const names = [...new Set([step.dns_name, IPV4.test(host) ? undefined : host].filter((n): n is string => n !== undefined && n !== ''))];
-  const dnsNames = [...new Set([...names, ...addresses, '127.0.0.1', ...(IPV4.test(host) ? [host] : [])])];
-
-  let name = DEFAULT_CA_NAME;
-  if (step.root_ca_name) {
-    const stripped = step.root_ca_name.replace(/\s+Root CA$/, '');
-    if (stripped === step.root_ca_name || stripped === '') {
-      warnings.push(`step_ca.root_ca_name '${step.root_ca_name}' does not end in ' Root CA'; step names the root '${step.root_ca_name} Root CA'`);
-    }
-    name = stripped || step.root_ca_name;
-  }
-  if (step.intermediate_ca_name && step.intermediate_ca_name !== `${name} Intermediate CA`) {
-    warnings.push(`step_ca.intermediate_ca_name '${step.intermediate_ca_name}' cannot be chosen separately; step names the intermediate '${name} Intermediate CA'`);
-  }
-
-  const mount = (ct.mount_points ?? []).find((m) => path.posix.resolve('/', m.container_path) === STEP_CA_STEPPATH);
-  return {
-    ctid,
-    name,
-    dnsNames,
-    localNames: names,
-    caUrl,
-    provisioner: step.provisioner_name ?? DEFAULT_PROVISIONER_NAME,
-    provisionerPasswordFile: onHost(options.hostRoot, step.provisioner_password_file ?? DEFAULT_PROVISIONER_PASSWORD_FILE),
-    rootCaFile: rootCaFile({ config, options }),
-    ...(mount ? { hostStepDir: onHost(options.hostRoot, mount.host_path) } : {}),
-    warnings,
-  };
-}
 
 /** `step …` inside the CA container, with STEPPATH explicit (pct exec does not promise a HOME). */
 export function stepArgv(...args: string[]): string[] {
@@ -230,8 +142,9 @@ export async function ensureStepCa(context: FeatureContext, settings: StepCaSett
 
   if (isDryRun() && serviceChanged) {
     // Nothing was started, so there is nothing to ask yet; say what would follow.
-    info(`DRY-RUN: would wait for step-ca in CT ${ctid} to pass 'step ca health', add the ACME provisioner '${ACME_PROVISIONER}' if missing, copy the root CA to ${settings.rootCaFile} and write ${READY_MARKER}`);
-    changes.push(`add the ACME provisioner '${ACME_PROVISIONER}' if missing`, `copy the root CA to ${settings.rootCaFile}`, `write ${READY_MARKER}`);
+    const shared = settings.sharedDir ? `, write the public CA files for the bash scripts into ${settings.sharedDir}` : '';
+    info(`DRY-RUN: would wait for step-ca in CT ${ctid} to pass 'step ca health', add the ACME provisioner '${ACME_PROVISIONER}' if missing, copy the root CA to ${settings.rootCaFile}${shared} and write ${READY_MARKER}`);
+    changes.push(`add the ACME provisioner '${ACME_PROVISIONER}' if missing`, `copy the root CA to ${settings.rootCaFile}`, ...(settings.sharedDir ? [`write the public CA files into ${settings.sharedDir}`] : []), `write ${READY_MARKER}`);
     return { ctid, changes };
   }
 
@@ -249,6 +162,11 @@ export async function ensureStepCa(context: FeatureContext, settings: StepCaSett
   const rootPem = isDryRun() || synced === 'absent' ? await readGuestFile(ctid, STEP_CA_ROOT_CERT) : fs.readFileSync(settings.rootCaFile, 'utf8');
   if (rootPem === undefined) throw new PhoenixError(`CT ${ctid} has a CA but no ${STEP_CA_ROOT_CERT}`);
   const { fingerprint } = await parseRootCa(rootPem, `${STEP_CA_ROOT_CERT} of CT ${ctid}`);
+  if (settings.sharedDir) {
+    const intermediate = await readGuestFile(ctid, STEP_CA_INTERMEDIATE_CERT);
+    if (intermediate === undefined) throw new PhoenixError(`CT ${ctid} has a CA but no ${STEP_CA_INTERMEDIATE_CERT}`);
+    changes.push(...writeSharedFiles(settings.sharedDir, rootPem, intermediate, fingerprint));
+  }
   await writeReadyMarker(run, fingerprint);
   return { ctid, changes, fingerprint };
 }
@@ -506,12 +424,16 @@ export function readyMarkerText(caUrl: string, fingerprint: string): string {
 async function writeReadyMarker(run: Run, fingerprint: string): Promise<void> {
   const { ctid, settings, changes } = run;
   const text = readyMarkerText(settings.caUrl, fingerprint);
+  // The bash scripts wait for the copy in the shared directory (they only test that it exists).
+  if (settings.sharedDir) changes.push(...writeSharedReady(settings.sharedDir, text));
   if ((await readGuestFile(ctid, READY_MARKER)) === text) return;
   await pushContent(ctid, READY_MARKER, text, { ...step('writing the ready marker'), perms: '0644' });
   changes.push(`wrote ${READY_MARKER}`);
 }
 
 async function clearReadyMarker(run: Run): Promise<void> {
+  const shared = run.settings.sharedDir;
+  if (shared && clearSharedReady(shared)) warn(`removed the ready marker in ${shared}: the CA does not answer`);
   if (!(await pct.test(run.ctid, '-e', READY_MARKER))) return;
   const removed = await pct.exec(run.ctid, ['rm', '-f', READY_MARKER], { allowFailure: true, quiet: true });
   if (removed.code === 0) warn(`removed ${READY_MARKER} in CT ${run.ctid}: the CA does not answer`);
