@@ -120,7 +120,7 @@ const line = (c: CallRecord) => c.argv.join(' ');
 const pctCalls = () => host.calls('pct').map(line);
 const pushes = () => host.calls('pct').filter((c) => c.argv[0] === 'push');
 /** Guest commands that only look (what a run on an unchanged container may send). */
-const READ_ONLY = /^exec \d+ -- (cat |test |dpkg-query |ls |which |stat |systemctl is-(active|enabled) |step ca health )/;
+const READ_ONLY = /^exec \d+ -- (cat |test |dpkg-query |ls |which |stat |readlink |find |systemctl is-(active|enabled) |step ca health )/;
 const changing = () => host.calls('pct').filter((c) => !['status', 'config'].includes(c.argv[0] as string) && !READ_ONLY.test(line(c)));
 
 const ajv = new Ajv({ strict: false, allErrors: true });
@@ -146,11 +146,24 @@ function gatewayCt(): void {
   for (const file of GATEWAY_TLS) guestWrite('101', file, `${path.basename(file)}\n`, file.endsWith('.key') ? 0o600 : 0o644);
 }
 
-/** What apt and update-ca-certificates would have left after the first run. */
+const SITE_ENABLED = '/etc/nginx/sites-enabled/gateway';
+const SITE_LINK = '../sites-available/gateway';
+
+/** What `ln -sfT` would have left: the link itself, and readlink's answer (the simulator does not run readlink). */
+function siteLinked(): void {
+  const target = host.guestPath('101', SITE_ENABLED);
+  fs.rmSync(target, { force: true });
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  fs.symlinkSync(SITE_LINK, target);
+  host.injectExec({ tool: 'pct', guest: 101, command: ['readlink', '--', SITE_ENABLED], stdout: `${SITE_LINK}\n` });
+}
+
+/** What apt, ln and update-ca-certificates would have left after the first run. */
 function gatewayAfterFirstRun(): void {
   host.setInjection({});
   host.injectExec({ tool: 'pct', guest: 101, command: ['dpkg-query'], stdout: 'nginx\tinstall ok installed\nlibnginx-mod-stream\tinstall ok installed\n' });
   guestWrite('101', '/etc/ssl/certs/phoenix_root_ca.pem', ROOT_PEM);
+  siteLinked();
 }
 
 test('101: a fresh gateway CT gets nginx, the root CA, the generated files (0644), the site enabled, the default site gone, nginx -t before the reload; a second run changes nothing', () => {
@@ -164,7 +177,6 @@ test('101: a fresh gateway CT gets nginx, the root CA, the generated files (0644
   for (const [relative, guestPath] of [
     ['etc/nginx/nginx.conf', '/etc/nginx/nginx.conf'],
     ['etc/nginx/sites-available/gateway', '/etc/nginx/sites-available/gateway'],
-    ['etc/nginx/sites-available/gateway', '/etc/nginx/sites-enabled/gateway'],
     ['etc/nginx/stream.d/stream-gateway.conf', '/etc/nginx/stream.d/stream-gateway.conf'],
   ] as const) {
     const generated = fs.readFileSync(path.join(base, relative), 'utf8');
@@ -182,7 +194,11 @@ test('101: a fresh gateway CT gets nginx, the root CA, the generated files (0644
   const calls = pctCalls();
   const at = (re: RegExp) => calls.findIndex((c) => re.test(c));
   assert.ok(at(/^exec 101 -- bash -s -- nginx libnginx-mod-stream$/) >= 0, 'nginx and the stream module installed');
+  const link = at(/^exec 101 -- ln -sfT \.\.\/sites-available\/gateway \/etc\/nginx\/sites-enabled\/gateway$/);
+  assert.ok(link > at(/^push 101 \S+ \/etc\/nginx\/sites-available\/gateway /), 'sites-enabled/gateway linked to the installed site, as the bash did');
+  assert.not.ok(pushes().some((c) => c.argv[3] === SITE_ENABLED), 'no copy in sites-enabled');
   const check = at(/^exec 101 -- nginx -t$/);
+  assert.ok(check > link, 'nginx -t sees the link');
   const reload = at(/^exec 101 -- systemctl reload-or-restart nginx$/);
   assert.ok(check >= 0 && reload > check, 'nginx -t before the reload');
   assert.ok(at(/^exec 101 -- systemctl enable nginx$/) >= 0);
@@ -213,10 +229,41 @@ test('101: --dry-run on a fresh CT changes nothing, in the CT or under the base 
   assert.match(r.stderr, /DRY-RUN: would run: pct exec 101 -- nginx -t/);
 });
 
+test('101: what the bash left: nginx-full is kept, the webroot and cache go to www-data once, a copy in sites-enabled becomes the link', () => {
+  gatewayCt();
+  const base = freshBase();
+  // An earlier run left the site as a copy; nginx-full is installed; a file in the webroot belongs to root.
+  guestWrite('101', SITE_ENABLED, '# a copy an earlier run left\n');
+  host.injectExec({ tool: 'pct', guest: 101, command: ['dpkg-query'], stdout: 'nginx-full\tinstall ok installed\nnginx\tinstall ok installed\n' });
+  host.injectExec({ tool: 'pct', guest: 101, command: ['find', '/var/www/html', '/var/cache/nginx'], stdout: '/var/www/html/index.nginx-debian.html\n', times: 1 });
+  const r = run(SCRIPT_101, base, ['101']);
+  assert.is(r.code, 0, r.stderr);
+  const calls = pctCalls();
+  const at = (re: RegExp) => calls.findIndex((c) => re.test(c));
+  assert.not.ok(calls.some((c) => /^exec 101 -- bash -s -- .*nginx/.test(c)), 'nginx-full already carries the stream module: nothing installed');
+  assert.ok(at(/^exec 101 -- mkdir -p \/var\/www\/html \/var\/cache\/nginx$/) >= 0, 'webroot and cache created');
+  assert.ok(fs.statSync(host.guestPath('101', '/var/cache/nginx')).isDirectory());
+  assert.ok(at(/^exec 101 -- chown -R www-data:www-data \/var\/www\/html \/var\/cache\/nginx$/) >= 0, 'given to www-data, as the bash did');
+  assert.ok(at(/^exec 101 -- ln -sfT \.\.\/sites-available\/gateway \/etc\/nginx\/sites-enabled\/gateway$/) >= 0, 'the copy is replaced by the link');
+  assert.match(r.stderr, /linked \/etc\/nginx\/sites-enabled\/gateway to \.\.\/sites-available\/gateway \(was a copy\)/);
+
+  // Once linked and owned, nothing is done again.
+  host.setInjection({});
+  host.injectExec({ tool: 'pct', guest: 101, command: ['dpkg-query'], stdout: 'nginx-full\tinstall ok installed\nnginx\tinstall ok installed\n' });
+  guestWrite('101', '/etc/ssl/certs/phoenix_root_ca.pem', ROOT_PEM);
+  siteLinked();
+  host.clearCalls();
+  const again = run(SCRIPT_101, base, ['101']);
+  assert.is(again.code, 0, again.stderr);
+  assert.equal(changing().map(line), [], 'no mkdir, chown or ln on the second run');
+  assert.match(again.stderr, /unchanged: nothing to do/);
+});
+
 test('101: nginx -t failing in the CT stops before any reload and puts the previous files back', () => {
   gatewayCt();
   const base = freshBase();
   guestWrite('101', '/etc/nginx/sites-available/gateway', '# the previous gateway\n');
+  guestWrite('101', SITE_ENABLED, '# the previous copy\n');
   host.injectExec({ tool: 'pct', guest: 101, command: ['nginx', '-t'], exit: 1, stderr: 'nginx: [emerg] cannot load certificate "/etc/nginx/ssl/nginx-gateway-client.crt"\nnginx: configuration file /etc/nginx/nginx.conf test failed\n' });
   const r = run(SCRIPT_101, base, ['101']);
   assert.is(r.code, 1, r.stderr);
@@ -224,7 +271,12 @@ test('101: nginx -t failing in the CT stops before any reload and puts the previ
   assert.match(r.stderr, /cannot load certificate/);
   assert.not.ok(pctCalls().some((c) => /systemctl (reload|restart|reload-or-restart)/.test(c)), 'no reload');
   assert.is(guestRead('101', '/etc/nginx/sites-available/gateway'), '# the previous gateway\n', 'previous site restored');
-  assert.is(guestRead('101', '/etc/nginx/nginx.conf'), undefined, 'a file that was not there before is removed again');
+  assert.is(guestRead('101', '/etc/nginx/stream.d/stream-gateway.conf'), undefined, 'a file that was not there before is removed again');
+  const calls = pctCalls();
+  const check = calls.indexOf('exec 101 -- nginx -t');
+  const putBack = calls.findIndex((c, i) => i > check && c.startsWith('push 101 ') && c.includes(` ${SITE_ENABLED} `));
+  assert.ok(calls.indexOf(`exec 101 -- rm -f ${SITE_ENABLED}`) > check && putBack > check, 'the link goes and the previous copy comes back');
+  assert.is(guestRead('101', SITE_ENABLED), '# the previous copy\n');
 });
 
 test('101: missing certificates stop the run before anything is installed; the wrong CT and a missing CTID are refused', () => {
@@ -334,6 +386,36 @@ test('102: a fresh mesh CT gets the root CA, a step bootstrap with the host-comp
   assert.equal(pushes().map((c) => c.argv[3]), ['/etc/traefik/traefik.yml']);
   assert.ok(pctCalls().includes('exec 102 -- systemctl restart traefik'));
   assert.match(guestRead('102', '/etc/traefik/traefik.yml') as string, /address: ":9443"/);
+});
+
+test('102: a template laid out like the bash toolkit\'s and no gateway section: installed with the step-ca resolver added, the API not insecure, log INFO, the CA backend over https', () => {
+  meshCt();
+  const base = freshBase(({ hv, lxc }) => {
+    delete hv.gateway;
+    delete lxc.lxc_configs['103'].traefik_service.scheme;
+  });
+  fs.mkdirSync(path.join(base, 'etc', 'traefik'), { recursive: true });
+  fs.copyFileSync(path.join(PROJECT_ROOT, 'test', 'fixtures', 'compat', 'traefik.yml.template'), path.join(base, 'etc', 'traefik', 'traefik.yml.template'));
+  caAnswers();
+  const r = run(SCRIPT_102, base, ['102']);
+  assert.is(r.code, 0, r.stderr);
+
+  const staticDoc: Json = parse(guestRead('102', '/etc/traefik/traefik.yml') as string);
+  const dynamicDoc: Json = parse(guestRead('102', '/etc/traefik/dynamic/dynamic_conf.yml') as string);
+  assert.ok(validateStatic(structuredClone(staticDoc)), JSON.stringify(validateStatic.errors, null, 1));
+  assert.ok(validateDynamic(structuredClone(dynamicDoc)), JSON.stringify(validateDynamic.errors, null, 1));
+  assert.is(staticDoc.certificatesResolvers['step-ca'].acme.caServer, 'https://172.16.100.11:9000/acme/acme/directory');
+  assert.is(staticDoc.certificatesResolvers['step-ca'].acme.storage, '/etc/traefik/acme.json');
+  assert.equal(staticDoc.api, { dashboard: true, insecure: false });
+  assert.is(staticDoc.log.level, 'INFO');
+  assert.equal(staticDoc.entryPoints.mesh.http.tls, { options: 'mesh-mtls@file' });
+  assert.equal(dynamicDoc.http.services['ca-service'].loadBalancer.servers, [{ url: 'https://172.16.100.11:9000' }]);
+  assert.is(dynamicDoc.http.services['ca-service'].loadBalancer.serversTransport, 'internal-ca');
+  assert.equal(dynamicDoc.http.serversTransports['internal-ca'].rootCAs, ['/etc/traefik/certs/ca.pem']);
+  assert.is(guestRead('102', '/etc/traefik/certs/ca.pem'), ROOT_PEM, 'the root the transport names is the one installed');
+  assert.is(fs.statSync(host.guestPath('102', '/etc/traefik/acme.json')).mode & 0o777, 0o600, 'ACME store for the added resolver');
+  assert.match(r.stderr, /\[WARN\] [^\n]*api\.insecure true -> false/);
+  assert.match(r.stderr, /\[WARN\] [^\n]*log\.level DEBUG -> INFO/);
 });
 
 test('102: --dry-run changes nothing in the CT or under the base directory', () => {

@@ -115,6 +115,68 @@ export async function guestPathPresent(ctid: string, guestPath: string): Promise
   return (await probe(ctid, ['test', '-L', guestPath])).code === 0;
 }
 
+/** Where a symbolic link in the container points (read-only); undefined when the path is no link. */
+export async function guestLinkTarget(ctid: string, guestPath: string): Promise<string | undefined> {
+  const result = await probe(ctid, ['readlink', '--', guestPath]);
+  const target = result.stdout.trim();
+  return result.code === 0 && target !== '' ? target : undefined;
+}
+
+/** A link this run made, with what was at its path before (for a rollback). */
+export interface LinkChange {
+  path: string;
+  /** The link's previous target, when it was a link. */
+  previousTarget?: string;
+  /** The previous file's content, when it was a regular file. */
+  previousContent?: string;
+}
+
+/**
+ * Make `guestPath` a symbolic link to `target` (kept as given, so a relative
+ * target stays relative), replacing a file or another link there. Undefined
+ * when the link was already right: nothing is run then.
+ */
+export async function ensureGuestLink(ctid: string, guestPath: string, target: string): Promise<LinkChange | undefined> {
+  const current = await guestLinkTarget(ctid, guestPath);
+  if (current === target) return undefined;
+  const previousContent = current === undefined ? await readGuestFile(ctid, guestPath) : undefined;
+  await pct.exec(ctid, ['mkdir', '-p', guestPath.slice(0, guestPath.lastIndexOf('/')) || '/'], { quiet: true });
+  // -T: a directory at the path is an error, not a place to put the link in.
+  await pct.exec(ctid, ['ln', '-sfT', target, guestPath]);
+  return { path: guestPath, ...(current !== undefined ? { previousTarget: current } : {}), ...(previousContent !== undefined ? { previousContent } : {}) };
+}
+
+/** Put back what ensureGuestLink replaced. */
+export async function restoreGuestLink(ctid: string, change: LinkChange, what: string): Promise<void> {
+  if (change.previousTarget !== undefined) {
+    await pct.exec(ctid, ['ln', '-sfT', change.previousTarget, change.path], { quiet: true });
+  } else {
+    await pct.exec(ctid, ['rm', '-f', change.path], { quiet: true });
+    if (change.previousContent !== undefined) await pushContent(ctid, change.path, change.previousContent, { feature: what, label: `restoring ${change.path}`, perms: '0644' });
+  }
+}
+
+/**
+ * Directories that must exist and belong, with everything in them, to
+ * `owner` (user:group). One read-only `find` looks for anything owned
+ * otherwise; only then is `chown -R` run. Returns a line per change.
+ */
+export async function ensureGuestOwnedDirs(ctid: string, dirs: readonly string[], owner: { user: string; group: string }): Promise<string[]> {
+  const changes: string[] = [];
+  const missing: string[] = [];
+  for (const dir of dirs) if (!(await pct.test(ctid, '-d', dir))) missing.push(dir);
+  if (missing.length > 0) {
+    await pct.exec(ctid, ['mkdir', '-p', ...missing]);
+    changes.push(`created ${missing.join(', ')}`);
+  }
+  const stray = await probe(ctid, ['find', ...dirs, '(', '!', '-user', owner.user, '-o', '!', '-group', owner.group, ')', '-print', '-quit']);
+  // A failed look (a directory that is not there yet in a dry-run) counts as stray.
+  if (stray.code === 0 && stray.stdout.trim() === '') return changes;
+  await pct.exec(ctid, ['chown', '-R', `${owner.user}:${owner.group}`, ...dirs]);
+  changes.push(`gave ${dirs.join(', ')} to ${owner.user}:${owner.group}`);
+  return changes;
+}
+
 /** Fail plainly when `ctid` is not the container the manifests give this role. */
 export function requireRole(ctid: string, expected: string, role: string, why: string): void {
   if (ctid !== expected) {

@@ -1,20 +1,27 @@
 // The Nginx gateway container (CT 101): what its application script does,
 // from the host, through pct.
 //
-// 1. nginx with the stream module (nginx-full, or nginx + libnginx-mod-stream)
-//    is installed when missing;
+// 1. nginx with the stream module is installed when missing: nginx and
+//    libnginx-mod-stream, the two packages the generated files need (Debian
+//    12 and Ubuntu 24.04 ship both); a container that already has
+//    nginx-full, which the bash installed, is left as it is;
 // 2. the container trusts the Phoenix root CA: the host copy is pushed to the
 //    system trust store and update-ca-certificates run (the trusted_ca
 //    feature's own code; its fingerprint is computed from that file);
-// 3. the generated nginx.conf, sites-available/gateway (and its copy in
-//    sites-enabled) and stream.d/stream-gateway.conf are installed from
-//    <base>/etc/nginx (generated first when missing), and Debian's default
-//    site disabled: it also claims `listen 80 default_server`, and the bash
-//    re-linked a placeholder default after sync had installed the gateway,
-//    which broke `nginx -t` (BUG-27);
-// 4. `nginx -t` in the container before any reload; when nginx refuses the
+// 3. the ACME webroot and nginx's cache directory exist and belong to
+//    www-data, as the bash left them (chowned only when something in them
+//    belongs to someone else);
+// 4. the generated nginx.conf, sites-available/gateway and
+//    stream.d/stream-gateway.conf are installed from <base>/etc/nginx
+//    (generated first when missing), sites-enabled/gateway is the link to
+//    ../sites-available/gateway the bash made (a copy an earlier run left
+//    there is replaced by the link, so an edit of sites-available is what
+//    nginx reads), and Debian's default site disabled: it also claims
+//    `listen 80 default_server`, and the bash re-linked a placeholder
+//    default after sync had installed the gateway, which broke `nginx -t`;
+// 5. `nginx -t` in the container before any reload; when nginx refuses the
 //    new files they are put back and nothing is reloaded;
-// 5. nginx enabled, reloaded (or started) only when something changed, and
+// 6. nginx enabled, reloaded (or started) only when something changed, and
 //    checked to be active.
 //
 // Other files in stream.d, conf.d or sites-enabled are never deleted (the
@@ -29,7 +36,7 @@ import { installedPackages, requireRunning, runGuestScript, type FeatureContext 
 import { install as installTrustedCa } from '../features/trusted_ca.mts';
 import { ensureRootCaOnHost } from '../features/pki.mts';
 import { NGINX_CONF_RELATIVE, SITE_RELATIVE, STREAM_RELATIVE, planGatewayFiles, writeGatewayFiles, type GatewayModel, type GatewayPlan } from './nginx.mts';
-import { guestPathPresent, installGuestFiles, journalTail, missingGuestFiles, requireRole, restoreGuestFiles, unitIs } from './guest.mts';
+import { ensureGuestLink, ensureGuestOwnedDirs, guestPathPresent, installGuestFiles, journalTail, missingGuestFiles, requireRole, restoreGuestFiles, restoreGuestLink, unitIs } from './guest.mts';
 
 const WHAT = 'nginx gateway';
 export const UNIT = 'nginx';
@@ -44,11 +51,13 @@ export const INSTALLED_PATHS: Readonly<Record<string, string>> = {
   [SITE_RELATIVE]: '/etc/nginx/sites-available/gateway',
   [STREAM_RELATIVE]: '/etc/nginx/stream.d/stream-gateway.conf',
 };
-/**
- * The site nginx reads (nginx.conf includes sites-enabled/*). A copy rather
- * than a link, as sync all installs it: what is compared is what nginx reads.
- */
+/** The site nginx reads (nginx.conf includes sites-enabled/*): a link to the installed site. */
 export const SITE_ENABLED = '/etc/nginx/sites-enabled/gateway';
+/** Relative, as Debian links its sites, so it points at the same file seen from the host's copy of the tree too. */
+export const SITE_LINK_TARGET = '../sites-available/gateway';
+/** The ACME webroot and nginx's cache, owned by the worker user as the bash left them. */
+export const WEB_DIRS = ['/var/www/html', '/var/cache/nginx'] as const;
+export const WEB_OWNER = { user: 'www-data', group: 'www-data' } as const;
 /**
  * Default sites that also claim `listen 80 default_server`: Debian's (and
  * the bash's placeholder of the same name), and nginx.org packages' one.
@@ -102,6 +111,7 @@ export async function deployGateway(ctid: string, context: FeatureContext): Prom
   info(`root CA ${root.file}: sha256 fingerprint ${root.fingerprint}`);
   const trust = await installTrustedCa(ctid, context);
   changes.push(...trust.changes);
+  changes.push(...(await ensureGuestOwnedDirs(ctid, WEB_DIRS, WEB_OWNER)));
 
   const expected = tlsFiles(model);
   const missing = new Set(await missingGuestFiles(ctid, expected.map((file) => file.path)));
@@ -114,9 +124,10 @@ export async function deployGateway(ctid: string, context: FeatureContext): Prom
   }
 
   const wanted = Object.entries(INSTALLED_PATHS).map(([relative, guestPath]) => ({ path: guestPath, content: texts.get(relative) as string, perms: '0644' }));
-  wanted.push({ path: SITE_ENABLED, content: texts.get(SITE_RELATIVE) as string, perms: '0644' });
   const installed = await installGuestFiles(ctid, wanted, WHAT);
   for (const file of installed) changes.push(`${file.previous === undefined ? 'installed' : 'updated'} ${file.path}`);
+  const link = await ensureGuestLink(ctid, SITE_ENABLED, SITE_LINK_TARGET);
+  if (link) changes.push(`linked ${SITE_ENABLED} to ${SITE_LINK_TARGET}${link.previousContent !== undefined ? ' (was a copy)' : ''}`);
   for (const site of DEFAULT_SITES) {
     if (await guestPathPresent(ctid, site)) {
       await pct.exec(ctid, ['rm', '-f', site]);
@@ -125,10 +136,11 @@ export async function deployGateway(ctid: string, context: FeatureContext): Prom
   }
 
   const active = await unitIs(ctid, 'active', UNIT);
-  const configChanged = installed.length > 0;
+  const configChanged = installed.length > 0 || link !== undefined;
   if (configChanged || !active) {
     const check = await pct.exec(ctid, ['nginx', '-t'], { allowFailure: true });
     if (check.code !== 0) {
+      if (link) await restoreGuestLink(ctid, link, WHAT);
       await restoreGuestFiles(ctid, installed, WHAT);
       const reason = (check.stderr || check.stdout).trim().split('\n').filter((line) => /emerg|alert|crit|error|failed/i.test(line)).join('; ') || `exit ${check.code}`;
       throw new PhoenixError(`nginx -t failed in CT ${ctid}; nginx was not reloaded and the previous files are back: ${reason}`, {
