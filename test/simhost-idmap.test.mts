@@ -222,6 +222,23 @@ rootTest('nginx -t: includes, symlinks inside the guest, certificates opened as 
 // ---------------------------------------------------------------------------
 // pvesh on a node outside any cluster
 
+rootTest('install -D -m from stdin creates the file with its parents as the acting user; refused where that user may not write', () => {
+  const host = createSimHost();
+  try {
+    const dir = unprivilegedWithMount(host, '104', '/srv/data');
+    ok(host, 'pct', ['exec', '104', '--', 'install', '-D', '-m', '0600', '/dev/stdin', '/tmp/handover/key.pem'], 'secret\n');
+    assert.is(fs.readFileSync(host.guestPath('104', '/tmp/handover/key.pem'), 'utf8'), 'secret\n');
+    assert.is(exec(host, '104', 'stat', '-c', '%U:%G %a', '/tmp/handover/key.pem').stdout.trim(), 'root:root 600');
+    // The bind-mounted host directory still belongs to host root: the container's root may not write there.
+    const r = host.run('pct', ['exec', '104', '--', 'install', '-m', '0644', '/dev/stdin', '/srv/data/cert.pem'], { input: 'x' });
+    assert.is(r.code, 1);
+    assert.match(r.stderr, "install: cannot create regular file '/srv/data/cert.pem': Permission denied");
+    assert.not.ok(fs.existsSync(path.join(dir, 'cert.pem')));
+  } finally {
+    host.dispose();
+  }
+});
+
 test('pvesh: /cluster/status of a lone node, /nodes as PVE 8 prints it, /nodes/<node> index', () => {
   const host = createSimHost();
   try {

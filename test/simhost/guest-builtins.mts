@@ -313,6 +313,47 @@ export const builtins: Record<string, Builtin> = {
     }
     return { exit: err ? 1 : 0, stdout: '', stderr: err };
   },
+  // install [-D] [-m MODE] [-o OWNER] [-g GROUP] SRC DEST: one file, as
+  // orchestration copies files into VMs (SRC /dev/stdin: the exec's stdin).
+  install: (g, args, options) => {
+    const values: Record<string, string> = {};
+    const operands: string[] = [];
+    let makeParents = false;
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      if (a === '-D') makeParents = true;
+      else if (a === '-m' || a === '-o' || a === '-g') values[a] = args[++i] ?? '';
+      else if (/^--mode=/.test(a)) values['-m'] = a.slice(7);
+      else if (a.startsWith('-') && a !== '-') return fail(1, `install: unrecognised option '${a}' (not simulated)\n`);
+      else operands.push(a);
+    }
+    const [src, dest] = operands;
+    if (src === undefined || dest === undefined || operands.length !== 2) return fail(1, 'install: missing destination file operand (one SRC and one DEST are simulated)\n');
+    const subject = subjectOf(options);
+    const data = src === '/dev/stdin' || src === '-' ? (options.stdin ?? Buffer.alloc(0)) : readAs(g, subject, src);
+    if (typeof data === 'string') return fail(1, `install: cannot stat '${src}': ${text(data)}\n`);
+    if (makeParents) {
+      let dir = '';
+      for (const part of path.posix.dirname(path.posix.resolve('/', dest)).split('/').filter(Boolean)) {
+        dir += `/${part}`;
+        const error = mkdirAs(g, subject, dir, undefined);
+        if (error && error !== 'EEXIST') return fail(1, `install: cannot create directory '${dir}': ${text(error)}\n`);
+      }
+    }
+    const error = writeAs(g, subject, dest, data);
+    if (error) return fail(1, `install: cannot create regular file '${dest}': ${text(error)}\n`);
+    const loc = g.locate(dest, { subject });
+    const mode = values['-m'] !== undefined ? parseInt(values['-m'], 8) : 0o755;
+    if (Number.isNaN(mode)) return fail(1, `install: invalid mode '${values['-m']}'\n`);
+    fs.chmodSync(loc.host, mode);
+    if (values['-o'] !== undefined || values['-g'] !== undefined) {
+      const spec = parseOwnerSpec(g, `${values['-o'] ?? ''}:${values['-g'] ?? ''}`);
+      if (typeof spec === 'string') return fail(1, spec.replace(/^chown/, 'install'));
+      const err = chownOne(g, subject, dest, spec, true);
+      if (err) return fail(1, err.replace(/^chown/, 'install'));
+    }
+    return ok();
+  },
   touch: (g, args, options) => {
     const { operands } = flagsAndOperands(args);
     const subject = subjectOf(options);

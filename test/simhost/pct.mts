@@ -858,6 +858,7 @@ export function readsStdin(argv: readonly string[]): boolean {
     return args.includes('-s') || firstOperand === undefined;
   }
   if (name === 'tee') return true;
+  if (name === 'install') return args.includes('/dev/stdin');
   if (name === 'cat') return args.filter((a) => !a.startsWith('-') || a === '-').length === 0 || args.includes('-');
   return false;
 }
