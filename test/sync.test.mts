@@ -177,6 +177,7 @@ test('sync all brings the simulated host to the manifests: every stage, Portaine
   assert.is(guestFile('102', '/etc/traefik/traefik.yml'), fs.readFileSync(path.join(base, 'etc/traefik/traefik.yml'), 'utf8'));
   assert.is(guestFile('101', '/etc/nginx/stream.d/stream-gateway.conf'), fs.readFileSync(path.join(base, 'etc/nginx/stream.d/stream-gateway.conf'), 'utf8'));
   assert.is(guestFile('101', '/etc/nginx/sites-enabled/gateway'), fs.readFileSync(path.join(base, 'etc/nginx/sites-available/gateway'), 'utf8'));
+  assert.is(fs.readlinkSync(host.guestPath('101', '/etc/nginx/sites-enabled/gateway')), '../sites-available/gateway', 'the enabled site is a link, as the bash left it');
   const execs = host.calls('pct').filter((c) => c.argv[0] === 'exec').map((c) => c.argv.join(' '));
   assert.ok(execs.includes('exec 101 -- nginx -t'), 'nginx -t in the gateway before the reload');
   assert.ok(execs.indexOf('exec 101 -- nginx -t') < execs.indexOf('exec 101 -- systemctl reload nginx'));

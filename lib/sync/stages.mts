@@ -29,6 +29,8 @@ import { deployGuestFile, restoreGuestFile, type DeployedFile } from './guestfil
 import { DYNAMIC_RELATIVE, traefikCt } from '../gateway/traefik.mts';
 import { renderStack, stacksDirectory } from '../stacks/render.mts';
 import { gatewayModel, renderGatewayFiles, NGINX_CONF_RELATIVE, SITE_RELATIVE, STREAM_RELATIVE } from '../gateway/nginx.mts';
+import { ensureGuestLink, restoreGuestLink } from '../gateway/guest.mts';
+import { SITE_ENABLED, SITE_LINK_TARGET } from '../gateway/nginx-app.mts';
 import { PortainerClient } from '../portainer/client.mts';
 import { ensureAdmin, ensureEndpoint, ensureStack, login, systemStatus, ENDPOINT_AGENT, ENDPOINT_LOCAL_DOCKER, type Outcome } from '../portainer/api.mts';
 import { adminCredentials, hostPath, DEFAULT_ADMIN_PASSWORD_FILE } from '../portainer/password.mts';
@@ -450,17 +452,17 @@ async function nginx(ctx: SyncContext): Promise<StageResult> {
     const file = path.join(ctx.options.baseDir, relative);
     return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : (rendered.get(relative) as string);
   };
-  // The site goes where nginx.conf includes it (sites-enabled/*) as a file,
-  // so what is compared is what nginx reads; sites-available keeps the
-  // copy operators look for.
+  // The site lives in sites-available; sites-enabled/gateway is the link
+  // nginx.conf's include reads through, as CT 101's application script and
+  // the bash toolkit leave it (a copy there would hide later edits).
   const files = [
     { guestPath: '/etc/nginx/nginx.conf', text: text(NGINX_CONF_RELATIVE) },
     { guestPath: '/etc/nginx/sites-available/gateway', text: text(SITE_RELATIVE) },
-    { guestPath: '/etc/nginx/sites-enabled/gateway', text: text(SITE_RELATIVE) },
     { guestPath: '/etc/nginx/stream.d/stream-gateway.conf', text: text(STREAM_RELATIVE) },
   ];
   const deployed: DeployedFile[] = [];
   for (const file of files) deployed.push(await deployGuestFile(id, file, ctx.scratch));
+  const link = await ensureGuestLink(id, SITE_ENABLED, SITE_LINK_TARGET);
   let removedDefault = false;
   for (const stale of ['/etc/nginx/sites-enabled/default', '/etc/nginx/conf.d/default.conf']) {
     if (!isDryRun() && (await pct.exec(id, ['test', '-e', stale], { mutating: false, allowFailure: true, quiet: true })).code === 0) {
@@ -469,16 +471,17 @@ async function nginx(ctx: SyncContext): Promise<StageResult> {
     }
   }
   const changedFiles = deployed.filter((d) => d.outcome !== 'unchanged');
-  if (changedFiles.length === 0 && !removedDefault) return unchanged(`CT ${id}: gateway configuration up to date`);
+  if (changedFiles.length === 0 && !removedDefault && !link) return unchanged(`CT ${id}: gateway configuration up to date`);
   const check = await pct.exec(id, ['nginx', '-t'], { allowFailure: true });
   if (check.code !== 0) {
+    if (link) await restoreGuestLink(id, link, 'nginx');
     for (const d of changedFiles.reverse()) await restoreGuestFile(id, d, ctx.scratch);
     const said = (check.stderr || check.stdout).trim().split('\n');
     const why = said.find((l) => /\[emerg\]|\[error\]/.test(l)) ?? said.filter((l) => /failed/i.test(l)).at(-1) ?? `exit ${check.code}`;
     return failed(`nginx rejected the new configuration, the previous files were put back: ${why}`, `pct exec ${id} -- nginx -t`);
   }
   await pct.exec(id, ['systemctl', 'reload', 'nginx']);
-  return changed(`CT ${id}: ${[...changedFiles.map((d) => d.guestPath), ...(removedDefault ? ['default site removed'] : [])].join(', ')}; nginx reloaded`);
+  return changed(`CT ${id}: ${[...changedFiles.map((d) => d.guestPath), ...(link ? [`${SITE_ENABLED} linked`] : []), ...(removedDefault ? ['default site removed'] : [])].join(', ')}; nginx reloaded`);
 }
 
 // ---------------------------------------------------------------- stage 10: application stacks
