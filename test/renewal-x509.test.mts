@@ -195,7 +195,10 @@ test('the example manifest builds: host paths under the host root, mount owners,
   assert.is(client.certType, 'client');
   assert.ok(client.certFile.startsWith('/srv/host/quickOS/'));
   // CT 101 is unprivileged and mounts its ssl directory as 0:33: the key belongs to the container's root.
-  assert.equal(client.owner, { text: '100000:100033', user: '100000', group: '100033', source: 'mount' });
+  // The mount's owner_uid/owner_gid, as the container sees them; the host ids come through its id maps.
+  assert.equal({ ...client.owner, container: undefined }, { text: '0:33', user: '0', group: '33', source: 'mount', container: undefined });
+  assert.is(client.owner?.container?.id, '101');
+  assert.is(client.owner?.container?.guestKeyPath, '/etc/nginx/ssl/nginx-gateway-client.key');
   for (const plan of m.plans) assert.is(plan.keyMode & 0o007, 0, `${plan.name} key mode`);
   assert.is(m.ca.rootFile, '/srv/host/etc/phoenix/ca/root_ca.crt');
   assert.is(m.ca.provisioner, 'phoenix-admin');

@@ -61,6 +61,8 @@ const init = initCa(caDir, {
   steppath: '/root/.step',
 });
 fs.writeFileSync(path.join(caDir, 'ca_password.txt'), CA_PASSWORD, { mode: 0o600 });
+// As `step ca init` inside the unprivileged CT 103 leaves them: owned by its root.
+for (const entry of [caDir, ...fs.readdirSync(caDir, { recursive: true }).map((p) => path.join(caDir, String(p)))]) fs.chownSync(entry, 100000, 100000);
 writeRecord(host.stateDir, { guest: '103', steppath: '/root/.step', ca_dir: caDir, provisioners: [{ name: 'phoenix-admin', type: 'JWK' }], dns: ['ca.internal.example.org'], root_fingerprint: init.fingerprint });
 fs.mkdirSync(path.dirname(onHost(ROOT_FILE)), { recursive: true });
 fs.writeFileSync(onHost(ROOT_FILE), init.rootPem, { mode: 0o644 });
