@@ -11,6 +11,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createSimHost } from './simhost/index.mts';
 import { tmpDir } from './helpers/tmp.mts';
+import { problemsInside } from './helpers/inside.mts';
 import { PROJECT_ROOT } from '../lib/bridge.mts';
 import { startStandin, type Standin } from './portainer-standin/server.mts';
 
@@ -83,6 +84,17 @@ test('LetsGo builds, starts and synchronises every guest from nothing; a second 
   assert.is(mode(path.join(hostfs, 'quickOS/lxc-persistent-data/103/step/ca_password.txt')), '600');
   assert.ok(fs.existsSync(host.guestPath('101', '/etc/nginx/stream.d/stream-gateway.conf')), 'gateway stream file in CT 101');
   assert.ok(fs.existsSync(host.guestPath('102', '/etc/traefik/dynamic/dynamic_conf.yml')), 'dynamic file in CT 102');
+  // From inside: each container starts again with its id maps, its keys are readable where they are used.
+  assert.equal(
+    problemsInside(host, ['103', '101', '102'], [
+      { ctid: '101', file: '/etc/nginx/ssl/nginx-gateway-client.key', user: 'root' },
+      { ctid: '101', file: '/etc/nginx/ssl/nginx.internal.example.org.key', user: 'root' },
+      { ctid: '102', file: '/etc/traefik/certs/traefik.internal.example.org.key', user: 'root' },
+    ]),
+    [],
+  );
+  const nginx = host.run('pct', ['exec', '101', '--', 'nginx', '-t']);
+  assert.is(nginx.code, 0, nginx.stderr);
 
   const second = await letsGo(path.join(work, 'second.jsonl'));
   assert.is(second.code, 0, second.stderr);
