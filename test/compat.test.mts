@@ -16,42 +16,17 @@ import { spawnSync } from 'node:child_process';
 import { createSimHost } from './simhost/index.mts';
 import { tmpDir } from './helpers/tmp.mts';
 import { problemsInside } from './helpers/inside.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
+import { CLI, cliEnv, compatBase } from './helpers/run-phoenix.mts';
 
-const cli = path.join(PROJECT_ROOT, 'scripts', 'phoenix-cli.mjs');
-const corpus = path.join(PROJECT_ROOT, 'test', 'fixtures', 'compat');
 const host = createSimHost();
 const work = tmpDir('phoenix-compat-');
 const base = path.join(work, 'base');
 const hostfs = path.join(host.stateDir, 'hostfs');
 const domain = 'internal.corp.test';
-
-/** The bash layout: manifests in etc/, the Traefik template in etc/traefik, stacks and cloud-init beside them. */
-function assembleBase(): void {
-  fs.cpSync(path.join(corpus, 'etc'), path.join(base, 'etc'), { recursive: true });
-  fs.mkdirSync(path.join(base, 'etc', 'traefik'), { recursive: true });
-  fs.copyFileSync(path.join(corpus, 'traefik.yml.template'), path.join(base, 'etc', 'traefik', 'traefik.yml.template'));
-  for (const dir of ['stacks', 'cloud-init']) fs.cpSync(path.join(PROJECT_ROOT, 'etc', dir), path.join(base, 'etc', dir), { recursive: true });
-}
-assembleBase();
-
-const env: Record<string, string> = {
-  ...host.env,
-  PHOENIX_BASE_DIR: base,
-  // core_paths name the bash install (/usr/local/phoenix_hypervisor/etc/…); point at the copy.
-  LXC_CONFIG_FILE: path.join(base, 'etc', 'phoenix_lxc_configs.json'),
-  VM_CONFIG_FILE: path.join(base, 'etc', 'phoenix_vm_configs.json'),
-  MAIN_LOG_FILE: path.join(work, 'phoenix.log'),
-  PHOENIX_LOCK_FILE: path.join(work, 'phoenix.lock'),
-  PHOENIX_SKIP_GUEST_VERIFY: 'true',
-  PHOENIX_START_RETRY_DELAY_MS: '100',
-  PHOENIX_POLL_INTERVAL_MS: '100',
-  NO_SPINNER: '1',
-};
-for (const key of ['HYPERVISOR_CONFIG_FILE', 'PHOENIX_DRY_RUN', 'PHOENIX_USE_LEGACY', 'PHOENIX_LEGACY_DIR', 'PHOENIX_RECORD', 'PHOENIX_HOST_ROOT']) delete env[key];
+const env = cliEnv(host, work, base, compatBase(base));
 
 function phoenix(args: string[]): { code: number; stderr: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { env, encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout: 240_000 });
   return { code: r.status ?? -1, stderr: r.stderr };
 }
 

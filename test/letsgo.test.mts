@@ -8,61 +8,26 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { createSimHost } from './simhost/index.mts';
 import { tmpDir } from './helpers/tmp.mts';
 import { problemsInside } from './helpers/inside.mts';
+import { changesOf, cliEnv, letsGo } from './helpers/run-phoenix.mts';
 import { PROJECT_ROOT } from '../lib/bridge.mts';
 import { startStandin, type Standin } from './portainer-standin/server.mts';
 
-const cli = path.join(PROJECT_ROOT, 'scripts', 'phoenix-cli.mjs');
 const host = createSimHost();
 const work = tmpDir();
 const base = path.join(work, 'base');
 fs.cpSync(path.join(PROJECT_ROOT, 'etc'), path.join(base, 'etc'), { recursive: true });
 let standin: Standin;
-
-const env: Record<string, string> = {
-  ...host.env,
-  PHOENIX_BASE_DIR: base,
-  MAIN_LOG_FILE: path.join(work, 'phoenix.log'),
-  PHOENIX_LOCK_FILE: path.join(work, 'phoenix.lock'),
-  PHOENIX_SKIP_GUEST_VERIFY: 'true',
-  PHOENIX_START_RETRY_DELAY_MS: '100',
-  PHOENIX_POLL_INTERVAL_MS: '100',
-  NO_SPINNER: '1',
-};
-for (const key of ['HYPERVISOR_CONFIG_FILE', 'LXC_CONFIG_FILE', 'VM_CONFIG_FILE', 'PHOENIX_DRY_RUN', 'PHOENIX_USE_LEGACY', 'PHOENIX_LEGACY_DIR']) delete env[key];
-
-interface Recorded {
-  script: string;
-  cmd: string;
-  args: string[];
-  mutating: boolean;
-  skipped: boolean;
-}
-
-/** Async, so the in-process Portainer stand-in keeps answering while LetsGo runs. */
-function letsGo(record: string): Promise<{ code: number; stderr: string; commands: Recorded[] }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, 'LetsGo'], { env: { ...env, PHOENIX_PORTAINER_URL: standin.url, PHOENIX_RECORD: record }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const commands = fs.existsSync(record) ? fs.readFileSync(record, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Recorded) : [];
-      resolve({ code: code ?? -1, stderr, commands });
-    });
-  });
-}
+const env = () => cliEnv(host, work, base, { PHOENIX_PORTAINER_URL: standin.url });
 
 test.before(async () => {
   standin = await startStandin({ port: 0, maxLifetimeSeconds: 600 });
 });
 
 test('LetsGo builds, starts and synchronises every guest from nothing; a second run changes nothing', async () => {
-  const first = await letsGo(path.join(work, 'first.jsonl'));
+  const first = await letsGo(env(), path.join(work, 'first.jsonl'));
   assert.is(first.code, 0, first.stderr.split('\n').filter((l) => /ERROR/.test(l)).join('\n'));
   for (const id of ['103', '101', '102']) assert.is(host.run('pct', ['status', id]).stdout.trim(), 'status: running', `CT ${id}`);
   for (const id of ['1001', '1002']) assert.is(host.run('qm', ['status', id]).stdout.trim(), 'status: running', `VM ${id}`);
@@ -96,10 +61,9 @@ test('LetsGo builds, starts and synchronises every guest from nothing; a second 
   const nginx = host.run('pct', ['exec', '101', '--', 'nginx', '-t']);
   assert.is(nginx.code, 0, nginx.stderr);
 
-  const second = await letsGo(path.join(work, 'second.jsonl'));
+  const second = await letsGo(env(), path.join(work, 'second.jsonl'));
   assert.is(second.code, 0, second.stderr);
-  const changes = second.commands.filter((c) => c.mutating && !c.skipped).map((c) => `${c.script}: ${c.cmd} ${c.args.join(' ')}`);
-  assert.equal(changes, [], 'the second LetsGo issues no mutating command');
+  assert.equal(changesOf(second.commands), [], 'the second LetsGo issues no mutating command');
   assert.match(second.stderr, /no change, everything already matched the manifests/);
 });
 
