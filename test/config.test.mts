@@ -547,4 +547,37 @@ test('generated validators are up to date with the schemas, and the schemas pass
 });
 
 
+test('the bash toolkit\'s manifests, Phoenix\'s own and the compatibility fixtures all pass the tightened schemas', () => {
+  // PHOENIX_UPSTREAM_ETC may name a bash toolkit's own etc/ to check as well.
+  const upstream = process.env.PHOENIX_UPSTREAM_ETC;
+  const sets = [path.join(ROOT, 'etc'), path.join(ROOT, 'test', 'fixtures', 'compat', 'etc'), QUIRKS, ...(upstream ? [upstream] : [])];
+  const files = { hypervisor: 'phoenix_hypervisor_config.json', lxc: 'phoenix_lxc_configs.json', vm: 'phoenix_vm_configs.json', stacks: 'phoenix_stacks_config.json', certificates: 'certificate-manifest.json' } as const;
+  for (const dir of sets) {
+    for (const [kind, name] of Object.entries(files) as Array<[keyof typeof files, string]>) {
+      const file = path.join(dir, name);
+      if (fs.existsSync(file)) validateDocument(kind, JSON.parse(fs.readFileSync(file, 'utf8')), file);
+    }
+  }
+});
+
+// ---------------------------------------------------------------- paths every known manifest uses
+
+test('the bash toolkit\'s, the compatibility fixtures\' and the example manifests pass every path check', () => {
+  // The bash toolkit's own manifests where it is installed (or PHOENIX_UPSTREAM_ETC); checked when present.
+  const upstream = process.env.PHOENIX_UPSTREAM_ETC ?? '/usr/local/phoenix_hypervisor/etc';
+  const sets = [EXAMPLES, path.join(ROOT, 'test', 'fixtures', 'compat', 'etc'), ...(fs.existsSync(upstream) ? [upstream] : [])];
+  for (const dir of sets) {
+    clearConfigCache();
+    const paths = Object.fromEntries(KINDS.map((kind) => [kind, path.join(dir, MANIFEST_FILES[kind])])) as unknown as ConfigPaths;
+    loadConfig(paths).validateReferences();
+  }
+});
+
+test('a dependency cycle is refused by validateReferences with its file and pointer', () => {
+  const lxc = example('lxc');
+  lxc.lxc_configs['900'].dependencies = ['101'];
+  const err = referenceError({ lxc });
+  assert.ok(err.issues.some((i) => i.file.endsWith(MANIFEST_FILES.lxc) && i.pointer === '/lxc_configs/900/dependencies/0' && /dependency cycle: .*900 -> 101/.test(i.message)), err.message);
+});
+
 test.run();

@@ -11,6 +11,21 @@
 import type { LxcConfig, NetworkConfig } from '../config-types.mts';
 import type { PveConfig } from '../pve-args.mts';
 import { idMapLines } from '../id-maps.mts';
+import { HOST_NAME, MOUNT_PATH, integerIn, matching, oneLine, propertyValue } from '../field-values.mts';
+
+// Every manifest value below is checked for the place it is written to
+// (field-values.mts) while the plan is made, so a value that would add a
+// property or a line of its own stops the run before the first change:
+// the lifecycle makes the whole plan before it stops a running container.
+const STORAGE_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+const MAC = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
+const NET_IP = /^(dhcp|manual|\d{1,3}(\.\d{1,3}){3}\/\d{1,2})$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+const IPV4_LIST = /^\d{1,3}(\.\d{1,3}){3}([ ,]+\d{1,3}(\.\d{1,3}){3})*$/;
+const FEATURE = /^[a-z][a-z_-]*=[A-Za-z0-9_.;+-]+$/;
+const APPARMOR_PROFILE = /^[A-Za-z0-9_][A-Za-z0-9_.:/+-]*$/;
+const MAX_MEMORY_MB = 268435456;
+const MAX_DISK_GB = 1048576;
 
 export interface RawLine {
   key: string;
@@ -82,7 +97,11 @@ function networkOf(ct: LxcConfig, n: number): NetworkConfig | undefined {
 export function desiredNet(ct: LxcConfig, n: number): Record<string, string> | undefined {
   const net = networkOf(ct, n);
   if (!net) return undefined;
+  const field = n === 0 ? 'network_config' : 'secondary_network_config';
+  propertyValue(`${field}/name`, net.name);
+  propertyValue(`${field}/bridge`, net.bridge);
   const hwaddr = net.hwaddr ?? (n === 0 ? ct.mac_address : undefined);
+  if (hwaddr !== undefined) matching(net.hwaddr !== undefined ? `${field}/hwaddr` : 'mac_address', hwaddr, MAC, 'a MAC address');
   if (isMacvlan(ct, n)) {
     // The raw lxc.net.<n>.* lines carry the macvlan settings; the Proxmox
     // entry only names the interface and its MAC. Proxmox's firewall bridge
@@ -93,11 +112,11 @@ export function desiredNet(ct: LxcConfig, n: number): Record<string, string> | u
   return compact({
     name: net.name,
     bridge: net.bridge,
-    ip: net.ip,
-    gw: net.gw,
+    ip: matching(`${field}/ip`, net.ip, NET_IP, 'dhcp, manual or an IPv4 address with prefix length'),
+    gw: net.gw === undefined ? undefined : matching(`${field}/gw`, net.gw, IPV4, 'an IPv4 address'),
     hwaddr,
-    tag: net.tag === undefined ? undefined : String(net.tag),
-    mtu: net.mtu === undefined ? undefined : String(net.mtu),
+    tag: net.tag === undefined ? undefined : integerIn(`${field}/tag`, net.tag, 1, 4094),
+    mtu: net.mtu === undefined ? undefined : integerIn(`${field}/mtu`, net.mtu, 576, 65520),
     firewall: firewall ? '1' : '0',
   });
 }
@@ -134,9 +153,9 @@ function sameNameservers(a: string, b: string | undefined): boolean {
 export function desiredStartup(ct: LxcConfig): string | undefined {
   if (ct.boot_order === undefined && ct.boot_delay === undefined) return undefined;
   return formatProps({
-    order: ct.boot_order === undefined ? undefined : String(ct.boot_order),
-    up: ct.boot_delay === undefined ? undefined : String(ct.boot_delay),
-    down: ct.boot_delay === undefined ? undefined : String(ct.boot_delay),
+    order: ct.boot_order === undefined ? undefined : integerIn('boot_order', ct.boot_order, 0, 2147483647),
+    up: ct.boot_delay === undefined ? undefined : integerIn('boot_delay', ct.boot_delay, 0, 86400),
+    down: ct.boot_delay === undefined ? undefined : integerIn('boot_delay', ct.boot_delay, 0, 86400),
   });
 }
 
@@ -152,11 +171,11 @@ function sameKeyValues(a: string, b: string | undefined): boolean {
 /** Options managed as plain values: what the manifest says, in pct's spelling. */
 export function desiredOptions(ct: LxcConfig): Record<string, string> {
   const options: Record<string, string> = {
-    hostname: ct.name,
-    memory: String(ct.memory_mb),
-    cores: String(ct.cores),
+    hostname: matching('name', ct.name, HOST_NAME, 'a host name'),
+    memory: integerIn('memory_mb', ct.memory_mb, 16, MAX_MEMORY_MB),
+    cores: integerIn('cores', ct.cores, 1, 8192),
   };
-  if (ct.swap_mb !== undefined) options.swap = String(ct.swap_mb);
+  if (ct.swap_mb !== undefined) options.swap = integerIn('swap_mb', ct.swap_mb, 0, MAX_MEMORY_MB);
   options.onboot = ct.start_at_boot === true ? '1' : '0';
   const startup = desiredStartup(ct);
   if (startup !== undefined) options.startup = startup;
@@ -165,7 +184,8 @@ export function desiredOptions(ct: LxcConfig): Record<string, string> {
     if (net) options[`net${n}`] = formatProps(net);
   }
   const nameserver = desiredNameserver(ct);
-  if (nameserver !== undefined) options.nameserver = nameserver;
+  if (nameserver !== undefined) options.nameserver = matching('network_config/nameserver', nameserver, IPV4_LIST, 'IPv4 addresses separated by spaces or commas');
+  (ct.pct_options ?? []).forEach((flag, i) => matching(`pct_options/${i}`, flag, FEATURE, 'a feature flag such as nesting=1'));
   if (ct.pct_options && ct.pct_options.length > 0) options.features = ct.pct_options.join(',');
   return options;
 }
@@ -208,8 +228,8 @@ export function desiredRawLines(ct: LxcConfig): RawLine[] {
     if (!lines.some((l) => l.key === line.key && l.value === line.value)) lines.push(line);
   };
   // One manifest entry is one line, whatever spaces it holds (BUG-21).
-  for (const entry of ct.lxc_options ?? []) {
-    const line = parseRawLine(entry);
+  for (const [i, entry] of (ct.lxc_options ?? []).entries()) {
+    const line = parseRawLine(oneLine(`lxc_options/${i}`, entry));
     if (!line) continue;
     if (line.key === 'lxc.cap.keep' && line.value.includes(',')) {
       for (const cap of line.value.split(/[\s,]+/).filter(Boolean)) push({ key: line.key, value: cap });
@@ -228,6 +248,7 @@ export function desiredRawLines(ct: LxcConfig): RawLine[] {
 export function apparmorLines(ct: LxcConfig): RawLine[] {
   const profile = ct.apparmor_profile;
   if (profile === undefined || profile === '') return [];
+  matching('apparmor_profile', profile, APPARMOR_PROFILE, 'an AppArmor profile name');
   const lines: RawLine[] = [{ key: 'lxc.apparmor.profile', value: profile }];
   if (profile !== 'unconfined' && ct.apparmor_manages_nesting === true) {
     lines.push({ key: 'lxc.apparmor.allow_nesting', value: '1' });
@@ -239,7 +260,7 @@ export function apparmorLines(ct: LxcConfig): RawLine[] {
 export function gpuLines(assignment: string | undefined): RawLine[] {
   if (assignment === undefined || assignment.trim() === '' || assignment.trim() === 'none') return [];
   const devices = ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools'];
-  for (const index of assignment.split(',').map((s) => s.trim()).filter(Boolean)) devices.push(`/dev/nvidia${index}`);
+  for (const index of assignment.split(',').map((s) => s.trim()).filter(Boolean)) devices.push(`/dev/nvidia${matching('gpu_assignment', index, /^\d+$/, 'GPU indices such as 0,1')}`);
   return [
     ...devices.map((dev) => ({ key: 'lxc.mount.entry', value: `${dev} ${dev.slice(1)} none bind,optional,create=file` })),
     ...GPU_DEVICE_MAJORS.map((major) => ({ key: 'lxc.cgroup2.devices.allow', value: `c ${major}:* rwm` })),
@@ -297,12 +318,20 @@ export interface DesiredMount {
 
 export function desiredMounts(ct: LxcConfig): DesiredMount[] {
   const mounts: DesiredMount[] = [];
+  const path = (field: string, value: string) => matching(field, value, MOUNT_PATH, "an absolute path without blanks, ',', '=' or ':'");
   for (const [source, list] of [['zfs_volumes', ct.zfs_volumes], ['volumes', ct.volumes]] as const) {
-    for (const v of list ?? []) mounts.push({ kind: 'volume', containerPath: v.mount_point, storage: v.pool, sizeGb: v.size_gb, source: `${source} '${v.name}'` });
+    (list ?? []).forEach((v, i) => {
+      path(`${source}/${i}/mount_point`, v.mount_point);
+      matching(`${source}/${i}/pool`, v.pool, STORAGE_ID, 'a Proxmox storage id');
+      integerIn(`${source}/${i}/size_gb`, v.size_gb, 1, MAX_DISK_GB);
+      mounts.push({ kind: 'volume', containerPath: v.mount_point, storage: v.pool, sizeGb: v.size_gb, source: `${source} '${v.name}'` });
+    });
   }
-  for (const m of ct.mount_points ?? []) {
+  (ct.mount_points ?? []).forEach((m, i) => {
+    path(`mount_points/${i}/host_path`, m.host_path);
+    path(`mount_points/${i}/container_path`, m.container_path);
     mounts.push({ kind: 'bind', containerPath: m.container_path, hostPath: m.host_path, readOnly: m.read_only === true, source: `mount_points ${m.host_path}` });
-  }
+  });
   return mounts;
 }
 
@@ -392,6 +421,7 @@ export interface PlanInput {
 
 export function planConfig({ ct, current, isTemplate = false }: PlanInput): ConfigPlan {
   const plan: ConfigPlan = { set: {}, delete: [], raw: { add: [], remove: [] }, resize: [], notes: [] };
+  integerIn('storage_size_gb', ct.storage_size_gb, 1, MAX_DISK_GB);
   const desired = desiredOptions(ct);
   for (const [key, value] of Object.entries(desired)) {
     if (!optionMatches(key, value, current.values[key])) plan.set[key] = value;
@@ -449,8 +479,8 @@ export function createOptions(ct: LxcConfig): Record<string, string> {
     cores: options.cores as string,
   };
   if (options.swap !== undefined) out.swap = options.swap;
-  out.storage = ct.storage_pool;
-  out.rootfs = `${ct.storage_pool}:${ct.storage_size_gb}`;
+  out.storage = matching('storage_pool', ct.storage_pool, STORAGE_ID, 'a Proxmox storage id');
+  out.rootfs = `${ct.storage_pool}:${integerIn('storage_size_gb', ct.storage_size_gb, 1, MAX_DISK_GB)}`;
   for (const key of ['net0', 'net1', 'nameserver', 'onboot', 'startup', 'features']) {
     if (options[key] !== undefined) out[key] = options[key] as string;
   }
@@ -499,4 +529,14 @@ function compact(props: Record<string, string | undefined>): Record<string, stri
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(props)) if (value !== undefined) out[key] = value;
   return out;
+}
+
+/**
+ * Every value the plan would write, checked without a current config: run
+ * before the first change of a create or converge, so a value that cannot
+ * be written stops the run with nothing created, stopped or edited.
+ */
+export function checkManifestValues(ct: LxcConfig): void {
+  createOptions(ct);
+  desiredRawLines(ct);
 }
