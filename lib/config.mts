@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveOptions } from './env.mts';
 import { ConfigError } from './errors.mts';
 import { completeIdMaps } from './id-maps.mts';
+import { pathIssues } from './config-paths.mts';
 import type {
   CertificateEntry,
   HypervisorConfig,
@@ -236,46 +237,117 @@ function readDocument(file: string, kind: ManifestKind): unknown {
   }
 }
 
+/** Larger than any real manifest by far; a bigger file is a mistake (or an attack), not a config. */
+export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** Deeper than any real manifest (they nest about 8 levels); bounds every recursive walk after parsing. */
+export const MAX_MANIFEST_DEPTH = 64;
+
+/**
+ * The bytes of a manifest, refusing what is not a regular file before it is
+ * opened: a FIFO would block the read forever, a device or /proc file has no
+ * end. The open itself is non-blocking, so a file swapped for a FIFO in
+ * between cannot hang the run either.
+ */
+function readManifestBytes(file: string, kind: ManifestKind): Buffer {
+  const hint = `set ${MANIFEST_ENV[kind]} or PHOENIX_BASE_DIR; an example is ${path.join(PROJECT_ETC, MANIFEST_FILES[kind])}`;
+  const failure = (err: unknown): ConfigError => {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return new ConfigError(file, '', 'file not found', hint);
+    if (code === 'ENOTDIR') return new ConfigError(file, '', 'file not found (a directory on its path is a file)', hint);
+    if (code === 'EISDIR') return new ConfigError(file, '', 'is a directory, not a JSON file', hint);
+    if (code === 'ELOOP') return new ConfigError(file, '', 'symbolic link loop; the path never reaches a file');
+    if (code === 'EACCES' || code === 'EPERM') return new ConfigError(file, '', 'permission denied');
+    return new ConfigError(file, '', `cannot read: ${code ?? String(err)}`);
+  };
+  const refuseType = (stat: fs.Stats): void => {
+    if (stat.isFile()) {
+      if (stat.size > MAX_MANIFEST_BYTES) throw new ConfigError(file, '', `is ${stat.size} bytes; a manifest may have at most ${MAX_MANIFEST_BYTES} (16 MiB)`);
+      return;
+    }
+    if (stat.isDirectory()) throw new ConfigError(file, '', 'is a directory, not a JSON file', hint);
+    const what = stat.isFIFO() ? 'a named pipe (FIFO)' : stat.isSocket() ? 'a socket' : stat.isCharacterDevice() || stat.isBlockDevice() ? 'a device' : 'not a regular file';
+    throw new ConfigError(file, '', `is ${what}; a manifest must be a regular file`);
+  };
+  try {
+    refuseType(fs.statSync(file));
+    // O_NONBLOCK: should the file have become a FIFO since the check, the
+    // read ends at once (EOF or EAGAIN) instead of waiting for a writer.
+    // Node takes numeric open flags here too; its typings only list the string forms.
+    const bytes = fs.readFileSync(file, { flag: (fs.constants.O_RDONLY | fs.constants.O_NONBLOCK) as unknown as string });
+    if (bytes.length > MAX_MANIFEST_BYTES) throw new ConfigError(file, '', `is larger than ${MAX_MANIFEST_BYTES} bytes (16 MiB), the most a manifest may have`);
+    return bytes;
+  } catch (err) {
+    throw err instanceof ConfigError ? err : failure(err);
+  }
+}
+
 function parseFile(file: string, kind: ManifestKind): unknown {
+  const bytes = readManifestBytes(file, kind);
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+    // jq refuses it too, so a bash toolkit never ran with such a file.
+    throw issueError(file, '', 'starts with a UTF-8 byte order mark (BOM); save the file without it');
+  }
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const hint = `set ${MANIFEST_ENV[kind]} or PHOENIX_BASE_DIR; an example is ${path.join(PROJECT_ETC, MANIFEST_FILES[kind])}`;
-    if (code === 'ENOENT') throw new ConfigError(file, '', 'file not found', hint);
-    if (code === 'EISDIR') throw new ConfigError(file, '', 'is a directory, not a JSON file', hint);
-    if (code === 'EACCES') throw new ConfigError(file, '', 'permission denied');
-    throw new ConfigError(file, '', `cannot read: ${code ?? String(err)}`);
-  }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.trim() === '') throw issueError(file, '', 'file is empty; expected a JSON document');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    // JSON.parse's own message quotes the text around the error, which may be
-    // a secret; the scanner gives a position and a description instead.
-    const problem = scanJson(text).error ?? { offset: 0, message: 'not valid JSON' };
-    const { line, column } = lineColumn(text, problem.offset);
-    throw new ManifestError([{ file, pointer: '', message: `invalid JSON at line ${line}, column ${column}: ${problem.message}` }], {
+    const offset = invalidUtf8Offset(bytes);
+    const before = bytes.subarray(0, offset).toString('utf8');
+    const { line, column } = lineColumn(before, before.length);
+    throw new ManifestError([{ file, pointer: '', message: `not valid UTF-8 at line ${line}, column ${column} (byte ${offset})` }], { line, column });
+  }
+  if (text.trim() === '') throw issueError(file, '', 'file is empty; expected a JSON document');
+  // The scanner runs first: it bounds the nesting depth before anything
+  // recursive (JSON.parse, the schema validators) sees the document, and it
+  // reports positions and pointers where JSON.parse would quote the text,
+  // which may be a secret.
+  const scan = scanJson(text);
+  if (scan.error) {
+    const { line, column } = lineColumn(text, scan.error.offset);
+    if (scan.error.tooDeep) {
+      throw new ManifestError([{ file, pointer: scan.error.pointer, message: `${scan.error.message} (line ${line}, column ${column}); no manifest needs that` }], { line, column });
+    }
+    // A syntax error belongs to no value, so the pointer is only a hint of where it is.
+    const inside = scan.error.pointer === '' ? '' : ` (in ${scan.error.pointer})`;
+    throw new ManifestError([{ file, pointer: '', message: `invalid JSON at line ${line}, column ${column}: ${scan.error.message}${inside}` }], {
       line,
       column,
     });
   }
   // jq and JSON.parse both keep the last of two equal keys, so a copied CT
   // block whose id was not changed silently replaces the original.
-  const duplicates = scanJson(text).duplicates;
-  if (duplicates.length > 0) {
+  if (scan.duplicates.length > 0) {
     throw new ManifestError(
-      duplicates.map((d) => ({
+      scan.duplicates.map((d) => ({
         file,
         pointer: d.pointer,
         message: `duplicate key ${JSON.stringify(d.key)} at line ${lineColumn(text, d.offset).line} (first at line ${lineColumn(text, d.firstOffset).line}; only the last would count)`,
       })),
     );
   }
-  return value;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw issueError(file, '', 'not valid JSON');
+  }
+}
+
+/** Offset of the first byte that does not start or continue a valid UTF-8 sequence. */
+function invalidUtf8Offset(bytes: Uint8Array): number {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i] as number;
+    const width = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (width === 0) return i;
+    try {
+      decoder.decode(bytes.subarray(i, i + width));
+    } catch {
+      return i;
+    }
+    i += width;
+  }
+  return i;
 }
 
 // ---------------------------------------------------------------- validation
@@ -579,8 +651,10 @@ class LoadedConfig implements PhoenixConfig {
   }
 
   validateReferences(): void {
-    const issues = referenceIssues(this);
-    if (issues.length > 0) throw new ManifestError(issues, { hint: 'ids must name a guest defined in one of the two guest manifests' });
+    const references = referenceIssues(this);
+    const paths = pathIssues(this, (file) => fs.existsSync(file));
+    if (references.length > 0) throw new ManifestError([...references, ...paths], { hint: 'ids must name a guest defined in one of the two guest manifests' });
+    if (paths.length > 0) throw new ManifestError(paths, { hint: 'docs/security.md lists where each kind of path may point' });
   }
 
   warnings(): ConfigWarning[] {
@@ -642,6 +716,7 @@ function referenceIssues(config: PhoenixConfig): ConfigIssue[] {
   });
 
   issues.push(...addressIssues(config));
+  issues.push(...cycleIssues(config));
 
   const { certificates: certFile, stacks: stacksFile, hypervisor: hvFile } = config.paths;
   const certificates = fs.existsSync(certFile) ? config.certificates : undefined;
@@ -670,6 +745,60 @@ function referenceIssues(config: PhoenixConfig): ConfigIssue[] {
   const clientCert = fs.existsSync(hvFile) ? config.hypervisor.gateway?.client_certificate : undefined;
   if (clientCert !== undefined && certificates && !certificates.some((entry) => entry.common_name === clientCert)) {
     issues.push({ file: hvFile, pointer: '/gateway/client_certificate', message: `no certificate with common_name ${JSON.stringify(clientCert)} in ${path.basename(certFile)}` });
+  }
+  return issues;
+}
+
+/**
+ * A clone source or dependency chain that comes back to where it started: no
+ * order can create those guests. Reported once per cycle, at the edge that
+ * closes it, with the guests in order.
+ */
+function cycleIssues(config: PhoenixConfig): ConfigIssue[] {
+  const edges = new Map<string, Array<{ to: string; file: string; pointer: string }>>();
+  for (const id of config.lxcIds()) {
+    const ct = config.lxc.lxc_configs[id] as LxcConfig;
+    const base = `/lxc_configs/${escapePointer(id)}`;
+    const list: Array<{ to: string; file: string; pointer: string }> = [];
+    if (ct.clone_from_ctid !== undefined) list.push({ to: ct.clone_from_ctid, file: config.paths.lxc, pointer: `${base}/clone_from_ctid` });
+    ct.dependencies?.forEach((dep, j) => list.push({ to: dep, file: config.paths.lxc, pointer: `${base}/dependencies/${j}` }));
+    edges.set(id, list);
+  }
+  config.vm.vms.forEach((vm, i) => {
+    const list: Array<{ to: string; file: string; pointer: string }> = [];
+    if (vm.clone_from_vmid !== undefined) list.push({ to: String(vm.clone_from_vmid), file: config.paths.vm, pointer: `/vms/${i}/clone_from_vmid` });
+    vm.dependencies?.forEach((dep, j) => list.push({ to: dep, file: config.paths.vm, pointer: `/vms/${i}/dependencies/${j}` }));
+    edges.set(String(vm.vmid), list);
+  });
+  const issues: ConfigIssue[] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  // Iterative, so a long chain of guests cannot exhaust the call stack.
+  for (const start of edges.keys()) {
+    if (state.has(start)) continue;
+    const frames: Array<{ id: string; next: number }> = [{ id: start, next: 0 }];
+    state.set(start, 'open');
+    stack.push(start);
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1] as { id: string; next: number };
+      const edge = edges.get(frame.id)?.[frame.next++];
+      if (!edge) {
+        state.set(frame.id, 'done');
+        stack.pop();
+        frames.pop();
+        continue;
+      }
+      const seen = edge.to === frame.id ? 'self' : state.get(edge.to);
+      if (seen === 'self') continue; // reported as "depends on itself" above
+      if (seen === 'open') {
+        const cycle = [...stack.slice(stack.indexOf(edge.to)), edge.to];
+        issues.push({ file: edge.file, pointer: edge.pointer, message: `dependency cycle: ${cycle.join(' -> ')}; no order can create these guests` });
+      } else if (seen === undefined && edges.has(edge.to)) {
+        state.set(edge.to, 'open');
+        stack.push(edge.to);
+        frames.push({ id: edge.to, next: 0 });
+      }
+    }
   }
   return issues;
 }
@@ -748,16 +877,20 @@ interface DuplicateKey {
 }
 
 interface JsonScan {
-  error?: { offset: number; message: string };
+  error?: { offset: number; message: string; pointer: string; tooDeep: boolean };
   duplicates: DuplicateKey[];
 }
 
 class JsonSyntaxError {
   readonly offset: number;
   readonly message: string;
-  constructor(offset: number, message: string) {
+  readonly pointer: string;
+  readonly tooDeep: boolean;
+  constructor(offset: number, message: string, pointer: string, tooDeep = false) {
     this.offset = offset;
     this.message = message;
+    this.pointer = pointer;
+    this.tooDeep = tooDeep;
   }
 }
 
@@ -767,14 +900,19 @@ const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b
 
 /**
  * A strict JSON reader that keeps positions: where a syntax error is, and
- * which keys repeat (JSON.parse reports neither usefully).
+ * which keys repeat (JSON.parse reports neither usefully). Nesting deeper
+ * than MAX_MANIFEST_DEPTH is an error, so the recursion here (and in every
+ * later walk of the document) stays small.
  */
 function scanJson(text: string): JsonScan {
   const duplicates: DuplicateKey[] = [];
   const length = text.length;
   let pos = 0;
+  let depth = 0;
+  // The pointer of the value being read, for the error message.
+  let where = '';
   const fail = (message: string, at: number = pos): never => {
-    throw new JsonSyntaxError(at, message);
+    throw new JsonSyntaxError(at, message, where);
   };
   const unexpected = (what: string): never => {
     if (pos >= length) return fail(`unexpected end of file, expected ${what}`);
@@ -826,10 +964,17 @@ function scanJson(text: string): JsonScan {
     }
   };
   const value = (pointer: string): void => {
+    where = pointer;
     space();
     const c = text[pos];
-    if (c === '{') return object(pointer);
-    if (c === '[') return array(pointer);
+    if (c === '{' || c === '[') {
+      if (++depth > MAX_MANIFEST_DEPTH) throw new JsonSyntaxError(pos, `nested more than ${MAX_MANIFEST_DEPTH} levels deep`, pointer, true);
+      if (c === '{') object(pointer);
+      else array(pointer);
+      depth--;
+      where = pointer;
+      return;
+    }
     if (c === '"') {
       string(false);
       return;
@@ -869,6 +1014,7 @@ function scanJson(text: string): JsonScan {
       if (first === undefined) seen.set(key, at);
       else duplicates.push({ pointer: child, key, offset: at, firstOffset: first });
       value(child);
+      where = pointer;
       space();
       if (text[pos] === ',') {
         pos++;
@@ -892,6 +1038,7 @@ function scanJson(text: string): JsonScan {
       space();
       if (text[pos] === ']') fail('trailing comma before "]"');
       value(`${pointer}/${index}`);
+      where = pointer;
       space();
       if (text[pos] === ',') {
         pos++;
@@ -909,7 +1056,7 @@ function scanJson(text: string): JsonScan {
     space();
     if (pos < length) fail('unexpected text after the end of the JSON document');
   } catch (err) {
-    if (err instanceof JsonSyntaxError) return { error: { offset: err.offset, message: err.message }, duplicates };
+    if (err instanceof JsonSyntaxError) return { error: { offset: err.offset, message: err.message, pointer: err.pointer, tooDeep: err.tooDeep }, duplicates };
     throw err;
   }
   return { duplicates };

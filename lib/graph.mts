@@ -18,6 +18,11 @@ export interface GuestNode {
   isTemplate: boolean;
   /** Boot order from the manifest (LXC and VM alike); 999 when absent. */
   bootOrder: number;
+  /**
+   * Where the guest is defined, so an error about its edges names the file
+   * and the JSON pointer: `edges[i]` is the pointer of `edges[i]` above.
+   */
+  origin?: { file: string; pointer: string; edges: string[] };
 }
 
 export type Graph = ReadonlyMap<string, GuestNode>;
@@ -57,7 +62,7 @@ export function resolveOrder(graph: Graph, targets: readonly string[]): string[]
 
   const visit = (id: string, from: string | undefined): void => {
     if (done.has(id)) return;
-    if (onStack.has(id)) throw new CycleError([...stack.slice(stack.indexOf(id)), id]);
+    if (onStack.has(id)) throw cycleError([...stack.slice(stack.indexOf(id)), id], graph);
     const node = graph.get(id);
     if (!node) throw new UsageError(`guest ${from} depends on ${id}, which is in neither the LXC nor the VM manifest`);
     stack.push(id);
@@ -71,6 +76,18 @@ export function resolveOrder(graph: Graph, targets: readonly string[]): string[]
 
   for (const target of targets) visit(target, undefined);
   return order;
+}
+
+/** A CycleError that names the manifest and entry of the guest whose edge closes the cycle. */
+function cycleError(cycle: string[], graph: Graph): CycleError {
+  const error = new CycleError(cycle);
+  const closing = graph.get(cycle[cycle.length - 2] ?? '');
+  if (closing?.origin) {
+    const edge = closing.edges.indexOf(cycle[cycle.length - 1] ?? '');
+    const pointer = closing.origin.edges[edge] ?? closing.origin.pointer;
+    error.message = `${closing.origin.file} at ${pointer}: ${error.message}`;
+  }
+  return error;
 }
 
 /**

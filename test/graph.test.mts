@@ -83,4 +83,16 @@ test('boot order skips templates and honours VM boot_order', () => {
   assert.equal(bootOrder(g, ['900', '103', '101', '1001', '1002', '102']), ['103', '101', '1002', '1001', '102']);
 });
 
+test('a cycle names the manifest and the JSON pointer of the edge that closes it', () => {
+  const origin = (id: string, edges: string[]) => ({ file: '/etc/phoenix/lxc.json', pointer: `/lxc_configs/${id}`, edges });
+  const g = buildGraph([
+    node('1', 'lxc', ['2'], { origin: origin('1', ['/lxc_configs/1/clone_from_ctid']) }),
+    node('2', 'lxc', ['1'], { origin: origin('2', ['/lxc_configs/2/dependencies/0']) }),
+  ]);
+  assert.throws(
+    () => resolveOrder(g, ['1']),
+    (err: Error) => err instanceof CycleError && err.message === '/etc/phoenix/lxc.json at /lxc_configs/2/dependencies/0: dependency cycle: 1 -> 2 -> 1',
+  );
+});
+
 test.run();

@@ -206,9 +206,9 @@ test('the example manifest builds: host paths under the host root, mount owners,
 
 test('entries with a post command get the /tmp hand-over; permissions never make a key world-readable', () => {
   const dir = manifestDir([
-    { common_name: 'a.example.org', guest_id: 1001, guest_type: 'vm', cert_path: '/d/a.crt', key_path: '/d/a.key', include_ca: true, permissions: '644', post_renewal_command: "qm guest exec 1001 -- sh -c 'docker secret create x /tmp/cert.pem'" },
-    { common_name: 'b.example.org', guest_id: 1001, guest_type: 'vm', cert_path: '/d/b.crt', key_path: '/d/b.key', guest_cert_path: '/etc/b/b.crt', guest_key_path: '/etc/b/b.key', include_ca: true },
-    { common_name: 'c.example.org', guest_id: 1001, guest_type: 'vm', cert_path: '/d/c.crt', key_path: '/d/c.key', include_ca: true, post_renewal_command: 'qm guest exec 1001 -- docker service update --force x' },
+    { common_name: 'a.example.org', guest_id: 1001, guest_type: 'vm', cert_path: '/etc/phoenix/tls/a.crt', key_path: '/etc/phoenix/tls/a.key', include_ca: true, permissions: '644', post_renewal_command: "qm guest exec 1001 -- sh -c 'docker secret create x /tmp/cert.pem'" },
+    { common_name: 'b.example.org', guest_id: 1001, guest_type: 'vm', cert_path: '/etc/phoenix/tls/b.crt', key_path: '/etc/phoenix/tls/b.key', guest_cert_path: '/etc/b/b.crt', guest_key_path: '/etc/b/b.key', include_ca: true },
+    { common_name: 'c.example.org', guest_id: 1001, guest_type: 'vm', cert_path: '/etc/phoenix/tls/c.crt', key_path: '/etc/phoenix/tls/c.key', include_ca: true, post_renewal_command: 'qm guest exec 1001 -- docker service update --force x' },
   ], 0o600);
   const m = model(dir);
   const [a, b] = m.plans;
@@ -225,19 +225,19 @@ test('entries with a post command get the /tmp hand-over; permissions never make
 
 test('bad post commands, shared files and a group-writable manifest fail before anything runs', () => {
   const bad = manifestDir([
-    { common_name: 'a', cert_path: '/d/a.crt', key_path: '/d/a.key', post_renewal_command: 'systemctl reload nginx; rm -rf /' },
-    { common_name: 'b', cert_path: '/d/a.crt', key_path: '/d/b.key' },
+    { common_name: 'a', cert_path: '/etc/phoenix/tls/a.crt', key_path: '/etc/phoenix/tls/a.key', post_renewal_command: 'systemctl reload nginx; rm -rf /' },
+    { common_name: 'b', cert_path: '/etc/phoenix/tls/a.crt', key_path: '/etc/phoenix/tls/b.key' },
   ], 0o600);
   const err = expectConfigError(() => model(bad));
   assert.is(err.pointer, '/0/post_renewal_command');
   assert.match(err.message, /command separator/);
-  assert.match(err.message, /\/1\/cert_path: \/d\/a\.crt is also written by \/0\/cert_path/);
+  assert.match(err.message, /\/1\/cert_path: \/etc\/phoenix\/tls\/a\.crt is also written by \/0\/cert_path/);
 
-  const writable = manifestDir([{ common_name: 'a', cert_path: '/d/a.crt', key_path: '/d/a.key', post_renewal_command: 'true' }], 0o664);
+  const writable = manifestDir([{ common_name: 'a', cert_path: '/etc/phoenix/tls/a.crt', key_path: '/etc/phoenix/tls/a.key', post_renewal_command: 'true' }], 0o664);
   assert.match(expectConfigError(() => model(writable)).message, /writable by its group .*refuses to run them/);
   assert.match(manifestTrustProblem(path.join(writable, 'certificate-manifest.json')) ?? '', /chmod go-w/);
   // Without commands a group-writable manifest is only data.
-  const data = manifestDir([{ common_name: 'a', cert_path: '/d/a.crt', key_path: '/d/a.key' }], 0o664);
+  const data = manifestDir([{ common_name: 'a', cert_path: '/etc/phoenix/tls/a.crt', key_path: '/etc/phoenix/tls/a.key' }], 0o664);
   assert.is(model(data).plans.length, 1);
 });
 

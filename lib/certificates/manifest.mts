@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { PhoenixConfig } from '../config.mts';
 import { ManifestError, type ConfigIssue } from '../config.mts';
+import { pathIssues } from '../config-paths.mts';
 import type { CertificateEntry, LxcConfig, MountPoint } from '../config-types.mts';
 import type { PhoenixOptions } from '../env.mts';
 import { onHost } from '../lxc/hostdirs.mts';
@@ -152,6 +153,9 @@ export function buildModel(config: PhoenixConfig, options: PhoenixOptions): Rene
   const warnings: string[] = [];
   const issue = (pointer: string, message: string) => issues.push({ file, pointer, message });
   const seenFiles = new Map<string, string>();
+  // Where the files may go (and the CA files it reads): refused before anything else is looked at.
+  const misplaced = pathIssues(config, (f) => fs.existsSync(f), { sections: ['certificates', 'hypervisor'] });
+  if (misplaced.length > 0) throw new ManifestError(misplaced, { hint: 'docs/security.md lists where each kind of path may point' });
 
   const plans = entries.map((entry, index): CertificatePlan => {
     const pointer = `/${index}`;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { PhoenixConfig } from '../config.mts';
 import type { PhoenixOptions } from '../env.mts';
 import { ConfigError } from '../errors.mts';
+import { pathFormProblem, systemTreeOf } from '../config-paths.mts';
 import { writeFileAtomic } from '../fs.mts';
 import { info, warn } from '../log.mts';
 import { addSecret } from '../redact.mts';
@@ -39,6 +40,10 @@ export function adminCredentials(config: PhoenixConfig, options: PhoenixOptions)
   const api = config.hypervisor.portainer_api;
   const user = api?.admin_user ?? 'admin';
   const file = api?.admin_password_file ?? DEFAULT_ADMIN_PASSWORD_FILE;
+  // validateReferences refuses these first; kept here so no caller can read or
+  // create the password outside the host root or in a system file.
+  const problem = pathFormProblem(file, true) ?? (systemTreeOf(path.posix.normalize(file)) ? `${file} is in a system directory of the host` : undefined);
+  if (problem) throw new ConfigError(config.paths.hypervisor, '/portainer_api/admin_password_file', problem);
   const hostFile = hostPath(options, file);
   let text: string | undefined;
   try {

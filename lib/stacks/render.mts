@@ -16,7 +16,8 @@ import path from 'node:path';
 import { ConfigError, PhoenixError } from '../errors.mts';
 import { addSecret } from '../redact.mts';
 import { writeFileAtomic, type WriteOutcome } from '../fs.mts';
-import type { PhoenixConfig } from '../config.mts';
+import { ManifestError, type PhoenixConfig } from '../config.mts';
+import { pathIssues } from '../config-paths.mts';
 import type { StackConfig } from '../config-types.mts';
 import { interpolate } from './interpolate.mts';
 import { checkTraefikLabels, mergeLabels, splitLabel } from './traefik-labels.mts';
@@ -121,6 +122,9 @@ export async function renderStack(config: PhoenixConfig, stack: string, environm
     throw new ConfigError(manifestFile, `${stackPointer}/environments`, `stack '${stack}' has no environment '${environment}'`, `defined: ${known.join(', ') || 'none'}`);
   }
   const env = entry?.environments[environment] ?? {};
+  // compose_file_path and file sources stay inside the stacks' directories (a `..` could read any host file).
+  const misplaced = pathIssues(config, (f) => fs.existsSync(f), { sections: ['stacks'] }).filter((issue) => issue.pointer.startsWith(`${stackPointer}/`));
+  if (misplaced.length > 0) throw new ManifestError(misplaced, { hint: 'docs/security.md lists where each kind of path may point' });
 
   const candidates = templateCandidates(config, stack, options);
   const template = candidates.find((file) => fs.existsSync(file));
