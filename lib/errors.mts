@@ -4,6 +4,13 @@
 // a caller of the bash original saw: 1 for a fatal error (log_fatal), the
 // failed command's own status where bash's `set -e` would have passed it
 // through, 0 for success.
+//
+// An error's text is masked when the error is made (message, hint, the
+// failed command and its output, the message of its cause): errors travel
+// into summaries, state files and other processes' output, and each of
+// those must not have to remember to mask them.
+
+import { redact } from './redact.mts';
 
 export class PhoenixError extends Error {
   readonly exitCode: number;
@@ -11,10 +18,10 @@ export class PhoenixError extends Error {
   readonly hint?: string;
 
   constructor(message: string, options: { exitCode?: number; hint?: string; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(redact(message), options.cause === undefined ? undefined : { cause: maskCause(options.cause) });
     this.name = new.target.name;
     this.exitCode = options.exitCode ?? 1;
-    if (options.hint !== undefined) this.hint = options.hint;
+    if (options.hint !== undefined) this.hint = redact(options.hint);
   }
 }
 
@@ -65,15 +72,16 @@ export class CommandError extends PhoenixError {
       : init.status === null
         ? `was killed by ${init.signal ?? 'a signal'}`
         : `failed with exit code ${init.status}`;
-    const detail = init.stderr.trim() || init.stdout.trim();
-    super(`'${init.command}' ${why}${detail ? `: ${lastLines(detail, 5)}` : ''}`, {
+    // Masked before it is cut to its last lines, so a key's BEGIN line is still there to be found.
+    const detail = redact(init.stderr).trim() || redact(init.stdout).trim();
+    super(`'${redact(init.command)}' ${why}${detail ? `: ${lastLines(detail, 5)}` : ''}`, {
       // 124 is what timeout(1) reports; a signal death maps to 128+n like bash.
       exitCode: timedOut ? 124 : init.status === null ? 128 + 15 : clampStatus(init.status),
     });
-    this.command = init.command;
+    this.command = redact(init.command);
     this.status = init.status;
-    this.stdout = init.stdout;
-    this.stderr = init.stderr;
+    this.stdout = redact(init.stdout);
+    this.stderr = redact(init.stderr);
     this.timedOut = timedOut;
   }
 }
@@ -92,6 +100,19 @@ export class LockBusyError extends PhoenixError {
 export function exitCodeFor(error: unknown): number {
   if (error instanceof PhoenixError) return error.exitCode;
   return 1;
+}
+
+/** A foreign cause (a Node error quoting what it read) is masked in place; a PhoenixError already is. */
+function maskCause(cause: unknown): unknown {
+  if (cause instanceof Error && !(cause instanceof PhoenixError)) {
+    try {
+      cause.message = redact(cause.message);
+      if (cause.stack) cause.stack = redact(cause.stack);
+    } catch {
+      // A frozen error keeps its text; it is still masked wherever it is printed.
+    }
+  }
+  return cause;
 }
 
 function clampStatus(status: number): number {

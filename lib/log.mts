@@ -3,6 +3,9 @@
 // Lines go to stderr (stdout is for data) and are appended to the main log
 // file. Unlike the bash, colour is used only on a terminal and never written
 // to the file, DEBUG is off unless PHOENIX_DEBUG=true, and secrets are masked.
+// Masking happens here, at the writers, for every line: and once a script
+// has started, `guardProcessOutput` masks whatever else reaches stdout or
+// stderr (tables, summaries, usage), so no output path can bypass it.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -63,7 +66,8 @@ export function formatLine(level: Level, message: string, script = settings.scri
 
 export function log(level: Level, message: string): void {
   if (level === 'DEBUG' && !settings.debug) return;
-  const line = formatLine(level, redact(message));
+  // The whole line: the script name and anything a caller put around the message too.
+  const line = redact(formatLine(level, message));
   settings.write(settings.color ? `${COLORS[level]}${line}${RESET}\n` : `${line}\n`);
   appendToFile(line);
 }
@@ -88,6 +92,34 @@ function appendToFile(line: string): void {
     // The bash kept going when tee could not write; so do we, but say it once.
     fileBroken = true;
     const reason = err instanceof Error ? err.message : String(err);
-    settings.write(`${formatLine('WARN', `cannot append to log file ${settings.file}: ${reason}; logging to stderr only`)}\n`);
+    settings.write(`${redact(formatLine('WARN', `cannot append to log file ${settings.file}: ${reason}; logging to stderr only`))}\n`);
+  }
+}
+
+type WriteFn = NodeJS.WriteStream['write'];
+const guarded = new WeakSet<NodeJS.WriteStream>();
+
+/**
+ * Mask secrets in everything written to the process's stdout and stderr,
+ * whoever writes it: a status table, the sync summary, a usage text, a
+ * child's output passed through. Idempotent; runMain installs it before a
+ * script's body runs. Each write is masked on its own, so callers write
+ * whole texts (the runner releases a child's output a line at a time).
+ */
+export function guardProcessOutput(streams: NodeJS.WriteStream[] = [process.stdout, process.stderr]): void {
+  for (const stream of streams) {
+    if (guarded.has(stream)) continue;
+    guarded.add(stream);
+    const original = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+    const write = (chunk: unknown, ...rest: unknown[]): boolean => {
+      if (typeof chunk === 'string') {
+        const encoding = typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8';
+        const text = encoding === 'utf8' || encoding === 'utf-8' ? chunk : Buffer.from(chunk, encoding).toString('utf8');
+        return original(redact(text), ...(typeof rest[0] === 'string' ? ['utf8', ...rest.slice(1)] : rest));
+      }
+      if (chunk instanceof Uint8Array) return original(redact(Buffer.from(chunk).toString('utf8')), ...rest.filter((r) => typeof r === 'function'));
+      return original(chunk, ...rest);
+    };
+    stream.write = write as WriteFn;
   }
 }

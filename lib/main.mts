@@ -5,7 +5,7 @@
 // exit code, so no module calls process.exit.
 
 import { resolveOptions, type PhoenixOptions } from './env.mts';
-import { configureLog, error, info } from './log.mts';
+import { configureLog, error, guardProcessOutput, info } from './log.mts';
 import { configureRunner } from './runner.mts';
 import { exitCodeFor, PhoenixError, UsageError } from './errors.mts';
 import { acquireHostLock, type HeldLock } from './lock.mts';
@@ -19,6 +19,8 @@ export interface ScriptContext {
 
 export function scriptContext(name: string, argv = process.argv.slice(2), env = process.env): ScriptContext {
   const options = resolveOptions(env);
+  // From here on nothing the script prints can show a registered secret.
+  guardProcessOutput();
   configureLog({ script: name, file: options.logFile, debug: options.debug });
   configureRunner({ dryRun: options.dryRun, recordFile: options.recordFile, timeoutMs: options.commandTimeoutMs });
   return { name, options, argv };
@@ -42,9 +44,13 @@ export function runMain(name: string, body: ScriptBody): Promise<number> {
 }
 
 export function reportError(err: unknown): void {
+  // Every line goes through the log writer, which masks secrets; stacks and causes only with PHOENIX_DEBUG.
   if (err instanceof PhoenixError) {
     error(err.message);
     if (err.hint) info(`hint: ${err.hint}`);
+    if (process.env.PHOENIX_DEBUG === 'true' && err.cause !== undefined) {
+      error(`caused by: ${err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : String(err.cause)}`);
+    }
   } else if (err instanceof Error) {
     error(`${err.message}${process.env.PHOENIX_DEBUG === 'true' && err.stack ? `\n${err.stack}` : ''}`);
   } else {

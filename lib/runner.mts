@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { CommandError } from './errors.mts';
 import { debug, info, logSettings } from './log.mts';
-import { redact, addSecret } from './redact.mts';
+import { redact, addSecret, StreamRedactor } from './redact.mts';
 import { resolveOptions } from './env.mts';
 
 export interface CommandSpec {
@@ -37,7 +37,10 @@ export interface CommandSpec {
   allowFailure?: boolean;
   env?: Record<string, string>;
   cwd?: string;
-  /** 'inherit' passes the child's stdout/stderr through (child scripts). */
+  /**
+   * 'inherit' passes the child's stdout/stderr through (child scripts):
+   * line by line, masked, to this process's stdout/stderr.
+   */
   stdio?: 'pipe' | 'inherit';
   /** Log the command at DEBUG instead of INFO (probes such as `test -f`). */
   quiet?: boolean;
@@ -113,9 +116,13 @@ export function isDryRun(): boolean {
   return state.dryRun;
 }
 
-/** Commands run or planned by this process, in order (the recorded plan). */
+/**
+ * Commands run or planned by this process, in order (the recorded plan).
+ * Masked again on every read: a secret registered after a command ran is
+ * hidden in its record too.
+ */
 export function recordedCommands(): readonly RecordedCommand[] {
-  return state.recorded;
+  return state.recorded.map((entry) => ({ ...entry, cmd: redact(entry.cmd), args: entry.args.map((a) => redact(a)) }));
 }
 
 /** How many processes this process has spawned (for `make bench`). */
@@ -220,10 +227,11 @@ function spawnOnce(spec: CommandSpec, args: readonly string[]): Promise<SpawnOut
     };
 
     state.spawned++;
+    // Output is always piped: passed-through output is masked on its way (passThrough).
     const child = spawn(spec.cmd, [...args], {
       cwd: spec.cwd,
       env: spec.env ?? process.env,
-      stdio: [spec.input === undefined ? (inherit ? 'inherit' : 'ignore') : 'pipe', inherit ? 'inherit' : 'pipe', inherit ? 'inherit' : 'pipe'],
+      stdio: [spec.input === undefined ? (inherit ? 'inherit' : 'ignore') : 'pipe', 'pipe', 'pipe'],
     });
     const timer =
       timeoutMs > 0
@@ -235,8 +243,13 @@ function spawnOnce(spec: CommandSpec, args: readonly string[]): Promise<SpawnOut
           }, timeoutMs)
         : undefined;
 
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    if (inherit) {
+      passThrough(child.stdout, process.stdout);
+      passThrough(child.stderr, process.stderr);
+    } else {
+      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    }
     child.on('error', (err: NodeJS.ErrnoException) => {
       // Say it the way a shell would; "spawn pct ENOENT" helps nobody.
       if (err.code === 'ENOENT') finish(127, null, new Error(`${spec.cmd}: command not found${PROXMOX_TOOLS.has(spec.cmd) ? ' (not a Proxmox VE host? `make sync` runs Phoenix on the simulated host)' : ''}`));
@@ -251,9 +264,37 @@ function spawnOnce(spec: CommandSpec, args: readonly string[]): Promise<SpawnOut
   });
 }
 
+/** How long an unfinished line (a prompt, a progress bar) waits before it is shown anyway. */
+const PARTIAL_LINE_MS = 150;
+
+/**
+ * A child's output shown as it comes, a whole line at a time and masked, so
+ * a secret the child echoes (a tool repeating its password file, a script
+ * printing a token) is hidden like any line Phoenix logs itself.
+ */
+function passThrough(source: NodeJS.ReadableStream | null, target: NodeJS.WritableStream): void {
+  if (!source) return;
+  const redactor = new StreamRedactor();
+  let timer: NodeJS.Timeout | undefined;
+  const emit = (text: string) => {
+    if (text !== '') target.write(text);
+  };
+  source.setEncoding('utf8');
+  source.on('data', (chunk: string) => {
+    if (timer) clearTimeout(timer);
+    emit(redactor.push(chunk));
+    timer = setTimeout(() => emit(redactor.partial()), PARTIAL_LINE_MS);
+    timer.unref();
+  });
+  source.on('end', () => {
+    if (timer) clearTimeout(timer);
+    emit(redactor.end());
+  });
+}
+
 function record(spec: CommandSpec, args: readonly string[], outcome: { skipped: boolean; code: number | null; ms: number }): void {
   const entry: RecordedCommand = {
-    cmd: spec.cmd,
+    cmd: redact(spec.cmd),
     args: args.map((a) => redact(a)),
     mutating: spec.mutating ?? true,
     skipped: outcome.skipped,

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { configureLog, formatLine, info, debug, warn, timestamp } from '../lib/log.mts';
+import { configureLog, formatLine, guardProcessOutput, info, debug, warn, timestamp } from '../lib/log.mts';
 import { addSecret, redact, clearSecrets } from '../lib/redact.mts';
 import { tmpDir } from './helpers/tmp.mts';
 
@@ -73,6 +73,17 @@ test('an unwritable log file warns once and logging goes on', () => {
   const warnings = captured.filter((l) => l.includes('cannot append to log file'));
   assert.is(warnings.length, 1);
   assert.ok(captured.some((l) => l.includes('two')));
+});
+
+test('a guarded stream masks whatever is written to it, strings and buffers', () => {
+  const written: string[] = [];
+  const stream = { write: (chunk: unknown) => written.push(String(chunk)) > 0 } as unknown as NodeJS.WriteStream;
+  guardProcessOutput([stream]);
+  guardProcessOutput([stream]);
+  addSecret('table-Secret-0042');
+  stream.write('NAME  ENV\nweb  KEY=table-Secret-0042\n');
+  stream.write(Buffer.from('again table-Secret-0042\n'));
+  assert.equal(written, ['NAME  ENV\nweb  KEY=***\n', 'again ***\n']);
 });
 
 test.run();

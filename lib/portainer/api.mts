@@ -6,6 +6,7 @@
 // variables differ from what Portainer has.
 
 import { info } from '../log.mts';
+import { addSecret } from '../redact.mts';
 import { PortainerApiError, type PortainerClient } from './client.mts';
 
 export type Outcome = 'created' | 'changed' | 'unchanged';
@@ -67,6 +68,8 @@ export async function login(client: PortainerClient, user: string, password: str
     const res = await client.request<{ jwt?: string }>('POST', '/api/auth', { json: { Username: user, Password: password }, mutating: false });
     const jwt = res.body?.jwt;
     if (typeof jwt !== 'string' || jwt === '') throw new PortainerApiError('POST', '/api/auth', res.status, 'the answer holds no jwt');
+    // The session token is a credential from the moment it arrives, not only once it is sent.
+    addSecret(jwt);
     return jwt;
   } catch (err) {
     if (err instanceof PortainerApiError && (err.status === 401 || err.status === 422)) {

@@ -10,7 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { PhoenixError } from '../errors.mts';
 import { debug, info } from '../log.mts';
-import { addSecret, redact } from '../redact.mts';
+import { addSecret, isSecretKey, redact } from '../redact.mts';
 import { isDryRun, sleep } from '../runner.mts';
 
 export interface PortainerClientOptions {
@@ -83,6 +83,9 @@ export class PortainerClient {
   async request<T = unknown>(method: string, endpoint: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
     const mutating = options.mutating ?? method !== 'GET';
     if (options.token) addSecret(options.token);
+    // A password sent in a body is masked before Portainer can echo it in an error answer.
+    registerBodySecrets(options.json);
+    registerBodySecrets(options.form);
     if (mutating && isDryRun()) {
       info(`DRY-RUN: would call Portainer API ${method} ${endpoint}`);
       return { status: 0, body: undefined as T, text: '' };
@@ -155,6 +158,17 @@ export class PortainerClient {
       req.on('error', reject);
       req.end(payload);
     });
+  }
+}
+
+function registerBodySecrets(body: unknown): void {
+  if (body === null || typeof body !== 'object') return;
+  // A stack variable {name: 'DB_PASSWORD', value: …} holds its secret under a neutral key.
+  const { name, value } = body as { name?: unknown; value?: unknown };
+  if (typeof name === 'string' && typeof value === 'string' && isSecretKey(name)) addSecret(value);
+  for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+    if (typeof value === 'string' && isSecretKey(key)) addSecret(value);
+    else if (value !== null && typeof value === 'object') registerBodySecrets(value);
   }
 }
 

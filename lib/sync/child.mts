@@ -13,6 +13,7 @@ import { configPathsEnv, type ConfigPaths } from '../config.mts';
 import { childEnv, type PhoenixOptions } from '../env.mts';
 import { PhoenixError } from '../errors.mts';
 import { formatCommand, type RecordedCommand } from '../runner.mts';
+import { redact } from '../redact.mts';
 
 export interface ChildRun {
   /** `managers/swarm-manager.sh init`, as the operator would type it. */
@@ -59,7 +60,8 @@ export async function runChild(ctx: ChildContext, upstreamName: string, args: re
   // The child's commands belong to this run's plan too.
   if (ctx.options.recordFile && recorded.lines.length > 0) {
     try {
-      fs.appendFileSync(ctx.options.recordFile, recorded.lines.map((l) => `${l}\n`).join(''));
+      // Masked again with this process's secrets too: the child knew only its own.
+      fs.appendFileSync(ctx.options.recordFile, recorded.lines.map((l) => `${redact(l)}\n`).join(''));
     } catch {
       // An audit aid only.
     }
