@@ -395,7 +395,7 @@ test('a run killed halfway leaves nothing half-written; the next run takes the s
   if (fs.existsSync(target)) assert.is(fs.readFileSync(target, 'utf8'), generated, 'the old file or the whole new one, never part of it');
   const r = sync(['sync', 'all']);
   assert.is(r.code, 0, r.stderr);
-  assert.match(r.stderr, /removing stale lock/);
+  assert.match(r.stderr, /taking over the stale lock/);
   assert.is(guestFile('102', '/etc/traefik/traefik.yml'), generated);
   assert.is(guestFile('102', '/etc/traefik/dynamic/dynamic_conf.yml'), fs.readFileSync(path.join(base, 'etc/traefik/dynamic_conf.yml'), 'utf8'));
   assert.is(sync(['sync', 'all']).stderr.includes('sync complete: no change'), true, 'and then stays put');

@@ -18,7 +18,8 @@ import type { LxcConfig } from '../config-types.mts';
 import type { PhoenixConfig } from '../config.mts';
 import { configPathsEnv } from '../config.mts';
 import { childEnv, type PhoenixOptions } from '../env.mts';
-import { CommandError, PhoenixError } from '../errors.mts';
+import { CommandError, ConfigError, PhoenixError } from '../errors.mts';
+import { UnsafeValueError } from '../field-values.mts';
 import { debug, info, success, warn } from '../log.mts';
 import * as pct from '../pct.mts';
 import { parseConfigLines, toPveArgs, type PveConfig } from '../pve-args.mts';
@@ -34,6 +35,7 @@ import { guestLockPath, hostStepsLockPath, withLock } from './locks.mts';
 import {
   assumedConfigAfterClone,
   assumedConfigAfterCreate,
+  checkManifestValues,
   createOptions,
   formatRawLine,
   isEmptyPlan,
@@ -43,6 +45,7 @@ import {
 } from './plan.mts';
 import { emptyRecord, readRecord, removeRecord, writeRecord, type LifecycleRecord } from './record.mts';
 import { resolveAppScript, runApplicationScript, scriptDigest } from './appscript.mts';
+import { isHalfMade, releaseCloneSource, removeHalfMadeGuest } from '../half-made.mts';
 import { healthScript, runProbe } from './health.mts';
 
 export const SNAPSHOT_PRE_CONFIGURED = 'pre-configured';
@@ -163,6 +166,16 @@ async function step<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A manifest value a plan cannot write is the manifest's error: named by file and JSON pointer. */
+function manifestValues<T>(session: LxcSession, ctid: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof UnsafeValueError) throw new ConfigError(session.config.paths.lxc, `/lxc_configs/${ctid}/${err.field}`, err.message.slice(err.field.length + 2));
+    throw err;
+  }
+}
+
 // ---------------------------------------------------------------- create / converge
 
 export type CreateMode = 'create' | 'converge';
@@ -175,7 +188,15 @@ export async function createContainer(session: LxcSession, ctid: string, mode: C
 async function createLocked(session: LxcSession, ctid: string, ct: LxcConfig, mode: CreateMode): Promise<string[]> {
   info(`Starting '${mode}' workflow for CTID ${ctid}...`);
   const changes: string[] = [];
+  manifestValues(session, ctid, () => checkManifestValues(ct));
   let view = await inspect(session, ctid);
+  const lock = view.virtual ? undefined : view.config?.values.lock;
+  if (view.exists && isHalfMade('pct', lock)) {
+    await step(`Failed to remove the half-made CT ${ctid}`, () => removeHalfMadeGuest('pct', ctid, lock as string));
+    removeRecord(session.options.hostRoot, ctid);
+    changes.push('removed a half-made container');
+    view = ABSENT;
+  }
 
   if (view.exists && view.template) {
     if (ct.is_template !== true) warn(`CT ${ctid} is a template, but the manifest does not say is_template`);
@@ -193,7 +214,11 @@ async function createLocked(session: LxcSession, ctid: string, ct: LxcConfig, mo
 
   changes.push(...applyHostDirs(planHostDirs(ctid, session.config.lxc, session.options.hostRoot)));
   await hostStep(session, 'id ranges', async () => void changes.push(...grantIdRanges(session.config.lxc, session.options.hostRoot)));
-  await certificateRun(session);
+  // The CA container's own create issues certificates only once the CA is
+  // finished: a CA a killed run left half-made cannot issue any, and the
+  // first, uninterrupted create of that container issues none either.
+  const known: { snapshots?: string[] } = {};
+  if (!(await caUnfinished(session, ctid, ct, view, known))) await certificateRun(session);
 
   let created = false;
   if (!view.exists) {
@@ -215,7 +240,7 @@ async function createLocked(session: LxcSession, ctid: string, ct: LxcConfig, mo
     if (code !== 0) throw new PhoenixError(`Firewall setup failed for CTID ${ctid} (${FIREWALL_SCRIPT} exited ${code}).`);
   });
 
-  const snapshots = wantsTemplate || view.virtual ? [] : await pct.listSnapshots(ctid);
+  const snapshots = wantsTemplate || view.virtual ? [] : (known.snapshots ?? (await pct.listSnapshots(ctid)));
   const useSnapshots = snapshotsEnabled(session, ct) && !wantsTemplate;
   if (wantsTemplate) info(`Container ${ctid} is a template, skipping all snapshot creation.`);
   if (useSnapshots) await ensureSnapshot(ctid, SNAPSHOT_PRE_CONFIGURED, snapshots, changes);
@@ -230,6 +255,25 @@ async function createLocked(session: LxcSession, ctid: string, ct: LxcConfig, mo
 
   finish(mode, ctid, changes);
   return changes;
+}
+
+/** Whether `ctid` is the Step-CA container and exists with lifecycle work still pending (its CA may be half-made). */
+async function caUnfinished(session: LxcSession, ctid: string, ct: LxcConfig, view: GuestView, known: { snapshots?: string[] }): Promise<boolean> {
+  if (ctid !== (session.config.hypervisor.step_ca?.ctid ?? '103') || !view.exists || view.virtual || view.template) return false;
+  const rootfs = parseProps(view.config?.values.rootfs ?? '', 'volume').volume ?? '';
+  const record = readRecord(session.options.hostRoot, ctid, rootfs);
+  const appDigest = ct.application_script ? await scriptDigest(resolveAppScript(ct.application_script, session.options)) : undefined;
+  const pending = pendingInside(ct, record, appDigest, false);
+  // Its last steps are snapshots: a create killed before them is not finished either.
+  const wanted = [...(ct.is_template !== true && ct.template_snapshot_name ? [ct.template_snapshot_name] : []), ...(snapshotsEnabled(session, ct) && ct.is_template !== true ? [SNAPSHOT_FINAL_FORM] : [])];
+  if (pending.length === 0 && wanted.length > 0) {
+    // Kept for the snapshot steps below: nothing in between takes or removes one.
+    const taken = (known.snapshots = await pct.listSnapshots(ctid));
+    pending.push(...wanted.filter((name) => !taken.includes(name)).map((name) => `snapshot ${name}`));
+  }
+  if (pending.length === 0) return false;
+  info(`CT ${ctid} holds the CA and is not finished (${pending.join(', ')} pending); certificates are issued once it is`);
+  return true;
 }
 
 function finish(mode: string, ctid: string, changes: readonly string[]): void {
@@ -304,9 +348,14 @@ async function cloneFromSource(session: LxcSession, ctid: string, ct: LxcConfig,
   // Proxmox locks the source for the whole clone; siblings cloning the same
   // template wait their turn instead of failing with "CT is locked (disk)".
   const sourceLock = session.siblings ? lockOptions(session, 3600) : { ...lockOptions(session), enabled: false };
-  await withLock(guestLockPath(session.options.lockFile, source), sourceLock, () =>
-    step(`'pct clone' failed for CTID ${ctid}`, () => pct.clone(source, ctid, { hostname: ct.name })),
-  );
+  await withLock(guestLockPath(session.options.lockFile, source), sourceLock, async () => {
+    // A clone killed in the middle leaves its source marked; no clone of it runs now (its lock is ours).
+    if (!sourceView.virtual && sourceView.config?.values.lock === 'disk') {
+      const now = session.siblings ? (await pct.config(source)).values.lock : 'disk';
+      if (now === 'disk') await step(`Failed to unlock CT ${source}`, () => releaseCloneSource(source));
+    }
+    return step(`'pct clone' failed for CTID ${ctid}`, () => pct.clone(source, ctid, { hostname: ct.name }));
+  });
   changes.push(`cloned from ${source}`);
   if (isDryRun()) {
     const assumed: GuestView = { exists: true, config: assumedConfigAfterClone(sourceView.config ?? { entries: [], values: {} }, ct.name), running: false, template: false, virtual: true };
@@ -365,7 +414,9 @@ async function ensureOsTemplate(session: LxcSession, template: string, changes: 
 
 async function configure(session: LxcSession, ctid: string, ct: LxcConfig, view: GuestView, changes: string[]): Promise<GuestView> {
   const current = view.config ?? { entries: [], values: {} };
-  const plan = planConfig({ ct, current, isTemplate: view.template });
+  // The whole plan, every value checked for the place it goes, before the
+  // container is stopped for it: a refused value leaves a running guest running.
+  const plan = manifestValues(session, ctid, () => planConfig({ ct, current, isTemplate: view.template }));
   for (const note of plan.notes) warn(`CT ${ctid}: ${note}`);
   if (isEmptyPlan(plan)) {
     debug(`CT ${ctid}: configuration matches the manifest`);

@@ -52,6 +52,15 @@ export const CA_PASSWORD_PATH = `${STEP_CA_STEPPATH}/${CA_PASSWORD_FILE}`;
 export const READY_MARKER = `${STEP_CA_STEPPATH}/ca.ready`;
 /** The intermediate certificate `step ca init` leaves under STEPPATH (the bash's bundle starts with it). */
 export const STEP_CA_INTERMEDIATE_CERT = `${STEP_CA_STEPPATH}/certs/intermediate_ca.crt`;
+/** The provisioner password's short stay in the container: this prefix plus a random suffix, in root's home. */
+export const PROVISIONER_TEMP_PREFIX = '.phoenix-provisioner-password.';
+/**
+ * What `step ca init` creates under STEPPATH. While config/ca.json is absent
+ * these are the remains of an init that never finished (a run killed in the
+ * middle): no certificate was ever issued from them, so they are removed
+ * before the next init instead of blocking it.
+ */
+export const INIT_OUTPUTS = ['certs', 'secrets', 'config', 'db', 'templates'] as const;
 /** The longest wait for a healthy CA, in seconds; PHOENIX_GUEST_TIMEOUT can only shorten it. */
 export const HEALTH_WAIT_CAP_SECONDS = 120;
 /** One `step` call inside the container (init generates keys; the rest are quick). */
@@ -113,6 +122,7 @@ export async function ensureStepCa(context: FeatureContext, settings: StepCaSett
     throw new PhoenixError(`${UNIT_PATH} is missing in CT ${ctid}`, { hint: `the step_ca feature installs step-ca and its unit; list "step_ca" in the features of CT ${ctid}` });
   }
 
+  await removeStrayProvisionerPasswords(run);
   await ensureStepPath(run);
   await ensureHostsEntries(run);
 
@@ -121,6 +131,7 @@ export async function ensureStepCa(context: FeatureContext, settings: StepCaSett
     info(`the CA in CT ${ctid} is already initialised (${CA_CONFIG})`);
     await checkExistingSecrets(run);
   } else {
+    await removeUnfinishedInit(run);
     await initialiseCa(run);
   }
 
@@ -274,7 +285,7 @@ async function initialiseCa(run: Run): Promise<void> {
   const provisionerPassword = ensureProvisionerPassword(run, true);
   const caPassword = crypto.randomBytes(32).toString('base64');
   addSecret(caPassword);
-  const guestTemp = `/root/.phoenix-provisioner-password.${crypto.randomBytes(6).toString('hex')}`;
+  const guestTemp = `/root/${PROVISIONER_TEMP_PREFIX}${crypto.randomBytes(6).toString('hex')}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'phoenix-stepca-'));
   try {
     fs.chmodSync(dir, 0o700);
@@ -285,17 +296,62 @@ async function initialiseCa(run: Run): Promise<void> {
     info(`initialising the CA '${settings.name}' in CT ${ctid} (names: ${settings.dnsNames.join(', ')}; provisioner ${settings.provisioner})`);
     await pushSecret(ctid, caFile, CA_PASSWORD_PATH, 'placing the CA password');
     changes.push(`generated the CA password in ${CA_PASSWORD_PATH} (0600)`);
+    const note = pendingCopyNote(run.options.hostRoot, ctid);
+    if (!isDryRun()) writeFileAtomic(note, `${guestTemp}\n`, { mode: 0o600, dirMode: 0o700 });
     await pushSecret(ctid, provisionerFile, guestTemp, 'handing the provisioner password to step ca init');
     try {
       await runGuestCommand(ctid, initArgv(settings, guestTemp), { ...step('step ca init'), timeoutMs: STEP_INIT_TIMEOUT_MS });
     } finally {
       const removed = await pct.exec(ctid, ['rm', '-f', guestTemp], { allowFailure: true, quiet: true }).catch((err: unknown) => err as Error);
-      if (removed instanceof Error || removed.code !== 0) warn(`could not remove ${guestTemp} in CT ${ctid}; remove it by hand (it holds the provisioner password)`);
+      if (removed instanceof Error || removed.code !== 0) warn(`could not remove ${guestTemp} in CT ${ctid}; the next run removes it (it holds the provisioner password)`);
+      else if (!isDryRun()) fs.rmSync(note, { force: true });
     }
     changes.push(`initialised the CA '${settings.name}' (provisioner ${settings.provisioner})`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where a run notes the guest path of the provisioner password copy it is
+ * about to hand to `step ca init`, removed once the copy is gone. A note
+ * still there means a run was killed in between: the next run removes the
+ * copy it names (the host decides, so no listing of the container is needed).
+ */
+export function pendingCopyNote(hostRoot: string, ctid: string): string {
+  return path.join(hostRoot, 'var', 'lib', 'phoenix', 'step-ca', `${ctid}.provisioner-copy`);
+}
+
+async function removeStrayProvisionerPasswords(run: Run): Promise<void> {
+  const { ctid, changes } = run;
+  const note = pendingCopyNote(run.options.hostRoot, ctid);
+  let named: string;
+  try {
+    named = fs.readFileSync(note, 'utf8').trim();
+  } catch {
+    return;
+  }
+  const valid = named.startsWith(`/root/${PROVISIONER_TEMP_PREFIX}`) && /^[A-Za-z0-9/._-]+$/.test(named) && !named.includes('..');
+  if (valid && (await pct.test(ctid, '-e', named))) {
+    warn(`removing ${named} in CT ${ctid}: a copy of the provisioner password left by an interrupted CA initialisation`);
+    await runGuestCommand(ctid, ['rm', '-f', named], step('removing a stray provisioner password copy'));
+    changes.push(`removed a stray provisioner password copy (${named})`);
+  }
+  if (!isDryRun()) fs.rmSync(note, { force: true });
+}
+
+/** The remains of an init that did not finish (no ca.json) go before a new init. */
+async function removeUnfinishedInit(run: Run): Promise<void> {
+  const { ctid, changes } = run;
+  // stat names what exists and complains about the rest: one read-only call.
+  const listed = await probe(ctid, ['stat', '-c', '%n', ...INIT_OUTPUTS.map((name) => `${STEP_CA_STEPPATH}/${name}`)]);
+  const present = new Set(listed.stdout.split('\n').map((n) => n.trim()));
+  const leftovers = INIT_OUTPUTS.filter((name) => present.has(`${STEP_CA_STEPPATH}/${name}`));
+  if (leftovers.length === 0) return;
+  const paths = leftovers.map((name) => `${STEP_CA_STEPPATH}/${name}`);
+  warn(`CT ${ctid} has the remains of a CA initialisation that did not finish (${paths.join(', ')}, but no ${CA_CONFIG}); removing them and initialising again`);
+  await runGuestCommand(ctid, ['rm', '-rf', ...paths], step('removing an unfinished CA initialisation'));
+  changes.push(`removed an unfinished CA initialisation (${leftovers.join(', ')})`);
 }
 
 async function pushSecret(ctid: string, hostFile: string, guestPath: string, label: string): Promise<void> {

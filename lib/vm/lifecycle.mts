@@ -29,6 +29,7 @@ import { resolveScript, runScript } from '../bridge.mts';
 import { guestGraph } from '../guests.mts';
 import { formatStatusTable } from '../status.mts';
 import { guestLockPath, hostStepsLockPath, withLock } from '../lxc/locks.mts';
+import { isHalfMade, removeHalfMadeGuest } from '../half-made.mts';
 import { applyGuestFirewall } from '../firewall.mts';
 import { certificateEntriesFor, vmSpec, type VmSpec } from './spec.mts';
 import { createFromImageOptions, desiredOptions, diffAsOptions, diffOptions, isEmptyDiff, macOf, resizePlan, CLOUD_INIT_KEYS } from './options.mts';
@@ -168,6 +169,12 @@ export async function createVm(session: VmSession, vmid: string, waitSeconds = s
 async function createLocked(session: VmSession, spec: VmSpec, scripts: ReturnType<typeof resolveVmScripts>, changes: string[]): Promise<boolean> {
   const { vmid } = spec;
   let view = await inspectVm(session, vmid);
+  if (view.exists && !view.virtual && isHalfMade('qm', view.config.lock)) {
+    await guestStep(`removing the half-made VM ${vmid}`, () => removeHalfMadeGuest('qm', vmid, view.config.lock as string));
+    removeRecord(session.options.hostRoot, vmid);
+    changes.push('removed a half-made VM');
+    view = ABSENT;
+  }
 
   if (view.exists && view.template) {
     if (!spec.isTemplate) warn(`VM ${vmid} is a template, but the manifest does not say is_template`);
@@ -182,6 +189,8 @@ async function createLocked(session: VmSession, spec: VmSpec, scripts: ReturnTyp
   if (!view.exists) {
     view = await defineVm(session, spec, changes);
     created = true;
+  } else {
+    await finishClone(session, spec, view, changes);
   }
 
   // ---- cloud-init files and qm options
@@ -289,6 +298,35 @@ async function cloneVm(session: VmSession, spec: VmSpec, source: string, changes
     return assumed;
   }
   return inspectVm(session, vmid);
+}
+
+/**
+ * A run killed between `qm clone` and the snapshot that keeps the
+ * template's state leaves a clone without it. The clone is still exactly
+ * what `qm clone` made while nothing has been done to it since (no option
+ * set, never started, nothing recorded), so the snapshot is taken now,
+ * before anything changes it.
+ */
+/** Options vm-manager sets that a clone takes unchanged from its source (name and net0's MAC are the clone's own). */
+const CLONE_KEPT_KEYS = ['cores', 'memory', 'agent', 'onboot', 'startup', 'ipconfig0', 'nameserver', 'searchdomain', 'ciuser', 'cicustom'] as const;
+
+async function finishClone(session: VmSession, spec: VmSpec, view: VmView, changes: string[]): Promise<void> {
+  const name = spec.cloneBaseSnapshot;
+  if (name === undefined || view.virtual || view.template) return;
+  const snapshots = await qm.listSnapshots(spec.vmid);
+  if (snapshots.includes(name)) return;
+  const record = readRecord(session.options.hostRoot, spec.vmid, uuidOf(view.config));
+  const source = spec.cloneFrom === undefined ? undefined : await inspectVm(session, spec.cloneFrom);
+  // Every option vm-manager sets (the name apart, which the clone gets) is still the template's.
+  const asCloned = source?.exists === true && CLONE_KEPT_KEYS.every((key) => view.config[key] === source.config[key]);
+  const untouched = asCloned && !view.running && snapshots.length === 0 && record.features.length === 0 && record.mounts === undefined;
+  if (!untouched) {
+    warn(`VM ${spec.vmid} has no snapshot '${name}' and has changed since it was cloned from ${spec.cloneFrom ?? 'its template'}; not taking it now (it would not hold the template's state)`);
+    return;
+  }
+  info(`VM ${spec.vmid}: the clone of ${spec.cloneFrom ?? 'its template'} was interrupted before its snapshot '${name}'; taking it now`);
+  await qm.snapshot(spec.vmid, name, `state of template ${spec.cloneFrom ?? ''} when cloned`);
+  changes.push(`snapshot ${name}`);
 }
 
 interface SnippetOutcome {
