@@ -739,10 +739,11 @@ test('qm: template refusal, guest agent, guest exec JSON and the exec time-out',
     assert.is(r.code, 255);
     assert.match(r.stderr, 'Agent error: Failed to execute child process');
 
-    // a command that takes 45 s (simulated) against the default 30 s: the pid comes back
+    // a command that takes 5 min (simulated) against the default 30 s: the pid comes back.
+    // The gap between the two (2.7 s real) leaves room for a loaded machine.
     host.updateInjection((inj) => {
       inj.time_scale = 0.01;
-      inj.exec = [{ tool: 'qm', command: ['/bin/bash', '-c'], contains: 'cloud-init status --wait', duration_ms: 45_000, exit: 0, stdout: 'status: done\n' }];
+      inj.exec = [{ tool: 'qm', command: ['/bin/bash', '-c'], contains: 'cloud-init status --wait', duration_ms: 300_000, exit: 0, stdout: 'status: done\n' }];
     });
     r = host.run('qm', ['guest', 'exec', '1001', '--', '/bin/bash', '-c', 'cloud-init status --wait']);
     assert.is(r.code, 0);
@@ -751,11 +752,11 @@ test('qm: template refusal, guest agent, guest exec JSON and the exec time-out',
     assert.type(pid, 'number');
     assert.equal(Object.keys(JSON.parse(r.stdout)), ['pid']);
     assert.equal(JSON.parse(ok(host, 'qm', ['guest', 'exec-status', '1001', String(pid)])), { exited: 0 });
-    spawnSync('sleep', ['0.5']);
+    spawnSync('sleep', ['3.2']);
     assert.equal(JSON.parse(ok(host, 'qm', ['guest', 'exec-status', '1001', String(pid)])), { exitcode: 0, exited: 1, 'out-data': 'status: done\n' });
     assert.is(host.run('qm', ['guest', 'exec-status', '1001', String(pid)]).stderr, "Agent error: Invalid parameter 'pid'\n");
     // with a longer --timeout the same command completes synchronously
-    assert.equal(JSON.parse(ok(host, 'qm', ['guest', 'exec', '1001', '--timeout', '60', '--', '/bin/bash', '-c', 'cloud-init status --wait'])), { exitcode: 0, exited: 1, 'out-data': 'status: done\n' });
+    assert.equal(JSON.parse(ok(host, 'qm', ['guest', 'exec', '1001', '--timeout', '400', '--', '/bin/bash', '-c', 'cloud-init status --wait'])), { exitcode: 0, exited: 1, 'out-data': 'status: done\n' });
 
     assert.is(host.run('qm', ['destroy', '1001']).stderr, 'VM 1001 is running - destroy failed\n');
     ok(host, 'qm', ['stop', '1001']);
