@@ -6,10 +6,14 @@
 // creates a guest only under the host lock and the guest's own lock, so when
 // it finds such a mark on a guest it is about to create, the task that set it
 // is dead: the half-made guest is removed and made again, and a clone source
-// left marked `lock: disk` is released.
+// left marked `lock: disk` is released. A snapshot task killed the same way
+// leaves `lock: snapshot` (or `snapshot-delete`) and a snapshot section whose
+// `snapstate` says it is unfinished: the mark is lifted and that snapshot
+// removed, so the run takes it again whole.
 
-import { run } from './runner.mts';
 import { warn } from './log.mts';
+import * as pct from './pct.mts';
+import * as qm from './qm.mts';
 
 export type GuestTool = 'pct' | 'qm';
 
@@ -32,12 +36,44 @@ export function isHalfMade(tool: GuestTool, lock: string | undefined): boolean {
 export async function removeHalfMadeGuest(tool: GuestTool, id: string, lock: string): Promise<void> {
   const kind = tool === 'pct' ? 'CT' : 'VM';
   warn(`${kind} ${id} is marked 'lock: ${lock}' by a create or clone that did not finish (an interrupted run); removing the half-made ${kind} and making it again`);
-  await run({ cmd: tool, args: ['unlock', id] });
-  await run({ cmd: tool, args: ['destroy', id, '--destroy-unreferenced-disks', '1'] });
+  const guests = tool === 'pct' ? pct : qm;
+  await guests.unlock(id);
+  await guests.destroy(id, { unreferencedDisks: true });
 }
 
 /** A container clone that was killed leaves its source marked `lock: disk`; lift the mark. */
 export async function releaseCloneSource(id: string): Promise<void> {
   warn(`CT ${id} is still marked 'lock: disk' by a clone that did not finish (an interrupted run); unlocking it`);
-  await run({ cmd: 'pct', args: ['unlock', id] });
+  await pct.unlock(id);
+}
+
+/** The `lock:` values of Proxmox's snapshot tasks. */
+const SNAPSHOT_LOCKS: readonly string[] = ['snapshot', 'snapshot-delete'];
+
+/** Whether a guest's `lock:` value says a snapshot task never finished. */
+export function isSnapshotTaskUnfinished(lock: string | undefined): lock is string {
+  return lock !== undefined && SNAPSHOT_LOCKS.includes(lock);
+}
+
+/**
+ * Finish what a killed snapshot task left: its lock mark is lifted and every
+ * snapshot still marked `snapstate: prepare` or `delete` is removed (with
+ * `--force`, as Proxmox asks for a half-made one). A snapshot being taken is
+ * taken again by the step that wanted it; one being deleted was meant to go.
+ * Only under the host lock and the guest's lock. Returns the removed names.
+ */
+export async function finishSnapshotTask(tool: GuestTool, id: string, lock: string): Promise<string[]> {
+  const kind = tool === 'pct' ? 'CT' : 'VM';
+  const guests = tool === 'pct' ? pct : qm;
+  warn(`${kind} ${id} is marked 'lock: ${lock}' by a snapshot task that did not finish (an interrupted run); unlocking it`);
+  await guests.unlock(id);
+  const removed: string[] = [];
+  for (const name of await guests.listSnapshots(id)) {
+    const state = await guests.snapshotState(id, name);
+    if (state === undefined) continue;
+    warn(`${kind} ${id}: removing snapshot '${name}', left unfinished (snapstate ${state})`);
+    await guests.deleteSnapshot(id, name, { force: true });
+    removed.push(name);
+  }
+  return removed;
 }

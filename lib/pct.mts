@@ -78,8 +78,13 @@ export function reboot(ctid: string): Promise<CommandResult> {
   return run({ cmd: PCT, args: ['reboot', ctid] });
 }
 
-export function destroy(ctid: string, options: { purge?: boolean } = {}): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['destroy', ctid, ...toPveArgs({ purge: options.purge })] });
+export function destroy(ctid: string, options: { purge?: boolean; unreferencedDisks?: boolean } = {}): Promise<CommandResult> {
+  return run({ cmd: PCT, args: ['destroy', ctid, ...toPveArgs({ purge: options.purge, 'destroy-unreferenced-disks': options.unreferencedDisks })] });
+}
+
+/** Lift a `lock:` mark a killed Proxmox task left on the guest. */
+export function unlock(ctid: string): Promise<CommandResult> {
+  return run({ cmd: PCT, args: ['unlock', ctid] });
 }
 
 export function template(ctid: string): Promise<CommandResult> {
@@ -100,8 +105,14 @@ export async function listSnapshots(ctid: string): Promise<string[]> {
   return parseSnapshotList(result.stdout);
 }
 
-export function deleteSnapshot(ctid: string, name: string): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['delsnapshot', ctid, name] });
+export function deleteSnapshot(ctid: string, name: string, options: { force?: boolean } = {}): Promise<CommandResult> {
+  return run({ cmd: PCT, args: ['delsnapshot', ctid, name, ...toPveArgs({ force: options.force })] });
+}
+
+/** A snapshot's `snapstate` (`prepare`, `delete`) while a snapshot task is unfinished; undefined once it is whole. */
+export async function snapshotState(ctid: string, name: string): Promise<string | undefined> {
+  const result = await query({ cmd: PCT, args: ['config', ctid, '--snapshot', name], quiet: true });
+  return parseConfigLines(result.stdout).values.snapstate;
 }
 
 export function rollback(ctid: string, name: string): Promise<CommandResult> {

@@ -58,8 +58,13 @@ export function shutdown(vmid: string, timeoutSeconds?: number): Promise<Command
   return run({ cmd: QM, args: ['shutdown', vmid, ...toPveArgs({ timeout: timeoutSeconds })] });
 }
 
-export function destroy(vmid: string, options: { purge?: boolean } = {}): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['destroy', vmid, ...toPveArgs({ purge: options.purge })] });
+export function destroy(vmid: string, options: { purge?: boolean; unreferencedDisks?: boolean } = {}): Promise<CommandResult> {
+  return run({ cmd: QM, args: ['destroy', vmid, ...toPveArgs({ purge: options.purge, 'destroy-unreferenced-disks': options.unreferencedDisks })] });
+}
+
+/** Lift a `lock:` mark a killed Proxmox task left on the guest. */
+export function unlock(vmid: string): Promise<CommandResult> {
+  return run({ cmd: QM, args: ['unlock', vmid] });
 }
 
 export function template(vmid: string): Promise<CommandResult> {
@@ -83,8 +88,14 @@ export async function listSnapshots(vmid: string): Promise<string[]> {
   return parseSnapshotList(result.stdout);
 }
 
-export function deleteSnapshot(vmid: string, name: string): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['delsnapshot', vmid, name] });
+export function deleteSnapshot(vmid: string, name: string, options: { force?: boolean } = {}): Promise<CommandResult> {
+  return run({ cmd: QM, args: ['delsnapshot', vmid, name, ...toPveArgs({ force: options.force })] });
+}
+
+/** A snapshot's `snapstate` (`prepare`, `delete`) while a snapshot task is unfinished; undefined once it is whole. */
+export async function snapshotState(vmid: string, name: string): Promise<string | undefined> {
+  const result = await query({ cmd: QM, args: ['config', vmid, '--snapshot', name], quiet: true });
+  return parseConfigLines(result.stdout).values.snapstate;
 }
 
 export async function agentPing(vmid: string): Promise<boolean> {

@@ -178,11 +178,13 @@ function consumed(): boolean {
   } catch {
     return false;
   }
-  return [...(inj.failures ?? []), ...(inj.exec ?? [])].some((r) => r.times === 0);
+  return [...(inj.failures ?? []), ...(inj.exec ?? []), ...(inj.slow ?? [])].some((r) => r.times === 0);
 }
 
 const HOLD = 600_000;
 const holdCall = (tool: string, argv: string[]): Injection => ({ failures: [{ tool, argv, times: 1, delay_ms: HOLD, exit: 1, stderr: 'held\n' }] });
+/** The Proxmox task runs its first half (the lock mark and what it prepares), then is held. */
+const holdTask = (tool: string, argv: string[]): Injection => ({ slow: [{ tool, argv, times: 1, latency_ms: HOLD }] });
 const holdGuest = (rule: Injection['exec'] extends (infer R)[] | undefined ? R : never): Injection => ({ exec: [{ ...rule, times: 1, duration_ms: HOLD, exit: 1 }], time_scale: 1 });
 const configHas = (kind: 'lxc' | 'qemu', id: string, pattern: RegExp) => () => pattern.test(host.readConfigText(kind, id) ?? '');
 
@@ -298,6 +300,14 @@ const cases: Case[] = [
     injection: holdCall('pct', ['snapshot', '103', 'final-form']),
     expected: () => ref103,
   },
+  {
+    name: 'create 103 killed while Proxmox takes its final-form snapshot (lock: snapshot, snapstate: prepare)',
+    from: 'ct-template',
+    argv: phoenix('create', '103'),
+    injection: holdTask('pct', ['snapshot', '103', 'final-form']),
+    says: /CT 103 is marked 'lock: snapshot' by a snapshot task that did not finish[\s\S]*removing snapshot 'final-form', left unfinished \(snapstate prepare\)/,
+    expected: () => ref103,
+  },
   // ---------------------------------------------------------------- the VM phase
   {
     name: 'VM 1001 killed while Proxmox clones it (its config still says lock: clone)',
@@ -317,6 +327,14 @@ const cases: Case[] = [
     expected: () => ref1001,
   },
 
+  {
+    name: 'VM 1001 killed while Proxmox takes its cloud-base snapshot (lock: snapshot)',
+    from: 'vm-template',
+    argv: vmManager('create', '1001'),
+    injection: holdTask('qm', ['snapshot', '1001', 'cloud-base']),
+    says: /VM 1001 is marked 'lock: snapshot'[\s\S]*removing snapshot 'cloud-base'[\s\S]*taking it now/,
+    expected: () => ref1001,
+  },
   {
     name: 'VM 1001 killed before it first starts',
     from: 'vm-template',

@@ -45,7 +45,7 @@ import {
 } from './plan.mts';
 import { emptyRecord, readRecord, removeRecord, writeRecord, type LifecycleRecord } from './record.mts';
 import { resolveAppScript, runApplicationScript, scriptDigest } from './appscript.mts';
-import { isHalfMade, releaseCloneSource, removeHalfMadeGuest } from '../half-made.mts';
+import { finishSnapshotTask, isHalfMade, isSnapshotTaskUnfinished, releaseCloneSource, removeHalfMadeGuest } from '../half-made.mts';
 import { healthScript, runProbe } from './health.mts';
 
 export const SNAPSHOT_PRE_CONFIGURED = 'pre-configured';
@@ -196,6 +196,11 @@ async function createLocked(session: LxcSession, ctid: string, ct: LxcConfig, mo
     removeRecord(session.options.hostRoot, ctid);
     changes.push('removed a half-made container');
     view = ABSENT;
+  }
+  if (view.exists && isSnapshotTaskUnfinished(lock)) {
+    const removed = await step(`Failed to finish the interrupted snapshot task of CT ${ctid}`, () => finishSnapshotTask('pct', ctid, lock as string));
+    changes.push(...removed.map((name) => `removed the unfinished snapshot ${name}`));
+    view = await inspect(session, ctid);
   }
 
   if (view.exists && view.template) {

@@ -29,7 +29,7 @@ import { resolveScript, runScript } from '../bridge.mts';
 import { guestGraph } from '../guests.mts';
 import { formatStatusTable } from '../status.mts';
 import { guestLockPath, hostStepsLockPath, withLock } from '../lxc/locks.mts';
-import { isHalfMade, removeHalfMadeGuest } from '../half-made.mts';
+import { finishSnapshotTask, isHalfMade, isSnapshotTaskUnfinished, removeHalfMadeGuest } from '../half-made.mts';
 import { applyGuestFirewall } from '../firewall.mts';
 import { certificateEntriesFor, vmSpec, type VmSpec } from './spec.mts';
 import { createFromImageOptions, desiredOptions, diffAsOptions, diffOptions, isEmptyDiff, macOf, resizePlan, CLOUD_INIT_KEYS } from './options.mts';
@@ -174,6 +174,11 @@ async function createLocked(session: VmSession, spec: VmSpec, scripts: ReturnTyp
     removeRecord(session.options.hostRoot, vmid);
     changes.push('removed a half-made VM');
     view = ABSENT;
+  }
+  if (view.exists && !view.virtual && isSnapshotTaskUnfinished(view.config.lock)) {
+    const removed = await guestStep(`finishing the interrupted snapshot task of VM ${vmid}`, () => finishSnapshotTask('qm', vmid, view.config.lock as string));
+    changes.push(...removed.map((name) => `removed the unfinished snapshot ${name}`));
+    view = await inspectVm(session, vmid);
   }
 
   if (view.exists && view.template) {

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import tty from 'node:tty';
 
-import { failureOutput, guestLockPath, latencyFor, loadInjection, lockTimeoutMs, takeFailure, type Injection } from './inject.mts';
+import { failureOutput, guestLockPath, latencyFor, loadInjection, lockTimeoutMs, takeFailure, takeSlow, type Injection } from './inject.mts';
 import { appendCall } from './record.mts';
 import { acquireLock, paths, readHost, sleepSync, stateRoot, ToolExit, writeAll, type GuestKind, type HostInfo } from './state.mts';
 
@@ -108,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
   const sleepLatency = () => {
     if (latencyDone || root === undefined) return;
     latencyDone = true;
-    sleepSync(latencyFor(injection, tool));
+    sleepSync(takeSlow(root, injection, tool, args) ?? latencyFor(injection, tool));
   };
 
   try {

@@ -156,8 +156,20 @@ export function checkSnapshotCreate(rt: Runtime, kind: GuestKind, config: GuestC
   snapshotFeatureCheck(rt, kind, config);
 }
 
-export function createSnapshot(ctx: Ctx, rt: Runtime, kind: GuestKind, vmid: string, config: GuestConfig, name: string, description?: string): void {
+/**
+ * PVE's snapshot task in two steps: the check and a `[name]` section saying
+ * `snapstate: prepare` are written with the `lock: snapshot` mark; the
+ * volumes are snapshotted and the section filled in when it ends. A task
+ * killed in between leaves both the mark and the prepared section.
+ */
+export function prepareSnapshot(rt: Runtime, kind: GuestKind, config: GuestConfig, name: string): void {
   checkSnapshotCreate(rt, kind, config, name);
+  config.snapshots[name] = { description: '', props: { snapstate: 'prepare' }, raw: [] };
+}
+
+export function createSnapshot(ctx: Ctx, rt: Runtime, kind: GuestKind, vmid: string, config: GuestConfig, name: string, description?: string): void {
+  if (config.snapshots[name]?.props.snapstate !== 'prepare') die(`snapshot '${name}' was not prepared`);
+  delete config.snapshots[name];
   for (const [snapName, snap] of Object.entries(config.snapshots)) {
     if (snap.props.parent === name) {
       ctx.err(`deleting parent '${name}' reference from '${snapName}' to avoid bogus snapshot cycle.\n`);
@@ -178,14 +190,20 @@ export function createSnapshot(ctx: Ctx, rt: Runtime, kind: GuestKind, vmid: str
   snapshotGuestTree(ctx.root, vmid, name);
 }
 
-export function checkSnapshotDelete(kind: GuestKind, config: GuestConfig, name: string): void {
+/**
+ * The first step of PVE's snapshot deletion: checked, then the section is
+ * marked `snapstate: delete` with the `lock: snapshot-delete` mark. `--force`
+ * goes past an existing lock mark (how PVE lets a half-made snapshot be removed).
+ */
+export function checkSnapshotDelete(kind: GuestKind, config: GuestConfig, name: string, force = false): void {
   if (isTemplate(config)) die("you can't delete a snapshot if vm is a template");
   if (!config.snapshots[name]) die(`snapshot '${name}' does not exist`);
-  checkLock(kind, config);
+  if (!force) checkLock(kind, config);
+  config.snapshots[name]!.props.snapstate = 'delete';
 }
 
 export function deleteSnapshot(ctx: Ctx, rt: Runtime, kind: GuestKind, vmid: string, config: GuestConfig, name: string): void {
-  checkSnapshotDelete(kind, config, name);
+  if (!config.snapshots[name]) die(`snapshot '${name}' does not exist`);
   const snap = config.snapshots[name]!;
   const relink = (section: Section) => {
     if (section.props.parent !== name) return;
@@ -206,6 +224,7 @@ export function checkRollback(rt: Runtime, kind: GuestKind, config: GuestConfig,
   if (isTemplate(config)) die("you can't rollback if vm is a template");
   const snap = config.snapshots[name];
   if (!snap) die(`snapshot '${name}' does not exist`);
+  if (snap.props.snapstate) die(`unable to rollback to incomplete snapshot (snapstate = ${snap.props.snapstate})`);
   // ZFS only rolls a dataset back to its newest snapshot (the last one taken of it).
   for (const ds of zfsDatasets(rt, kind, snap)) {
     const snaps = Object.keys(rt.zfs.datasets).filter((n) => n.startsWith(`${ds}@`) && !n.endsWith('@__base__'));

@@ -10,6 +10,8 @@
 //                   "contains": "step-ca", "stdin_contains": "apt-get",
 //                   "exit": 3, "stdout": "inactive\n", "stderr": "",
 //                   "duration_ms": 0, "times": 1 } ],
+//   "slow":     [ { "tool": "pct", "argv": ["snapshot", "103"], "latency_ms": 600000, "times": 1 } ],
+//               a latency for matching calls only; the call then runs as usual
 //   "agent_delay_ms": 0,            or { "1001": 20000 }: guest agent comes up late
 //   "time_scale": 1,                simulated durations are multiplied by this
 //   "lock_timeout_ms": 10000        how long a call waits for a busy guest lock
@@ -47,8 +49,16 @@ export interface ExecRule {
   times?: number;
 }
 
+export interface SlowRule {
+  tool: string;
+  argv?: string[];
+  latency_ms: number;
+  times?: number;
+}
+
 export interface Injection {
   latency?: Record<string, number>;
+  slow?: SlowRule[];
   failures?: FailureRule[];
   exec?: ExecRule[];
   agent_delay_ms?: number | Record<string, number>;
@@ -135,6 +145,24 @@ export function takeFailure(root: string, injection: Injection, tool: string, ar
       saveInjection(root, fresh);
     }
     return { ...rule };
+  });
+}
+
+/** The latency of a `slow` rule matching this call, spending one of its `times`; undefined when none matches. */
+export function takeSlow(root: string, injection: Injection, tool: string, argv: readonly string[]): number | undefined {
+  const candidate = (inj: Injection) =>
+    (inj.slow ?? []).findIndex((rule) => rule.tool === tool && isPrefix(rule.argv, argv) && (rule.times === undefined || rule.times > 0));
+  if (candidate(injection) === -1) return undefined;
+  return withStateLock(root, () => {
+    const fresh = loadInjection(root);
+    const index = candidate(fresh);
+    if (index === -1) return undefined;
+    const rule = fresh.slow![index]!;
+    if (rule.times !== undefined) {
+      rule.times -= 1;
+      saveInjection(root, fresh);
+    }
+    return rule.latency_ms;
   });
 }
 

@@ -42,7 +42,7 @@ import {
   applyPending,
   checkLock,
   checkRollback,
-  checkSnapshotCreate,
+  prepareSnapshot,
   checkSnapshotDelete,
   dropLockMark,
   lockedTask,
@@ -288,7 +288,7 @@ export function runPct(ctx: Ctx): void {
       return;
     }
     case 'delsnapshot':
-      return delsnapshot(ctx, vmid, p.args.snapname!);
+      return delsnapshot(ctx, vmid, p.args.snapname!, p.opts.force === '1');
     case 'rollback':
       return rollback(ctx, vmid, p.args.snapname!, p.opts.start === '1');
     case 'unlock':
@@ -791,18 +791,18 @@ function snapshot(ctx: Ctx, vmid: string, name: string, description: string | un
     'lxc',
     vmid,
     'snapshot',
-    (rt, config) => checkSnapshotCreate(rt, 'lxc', config, name),
+    (rt, config) => prepareSnapshot(rt, 'lxc', config, name),
     (rt, config) => createSnapshot(ctx, rt, 'lxc', vmid, config, name, description),
   );
 }
 
-function delsnapshot(ctx: Ctx, vmid: string, name: string): void {
+function delsnapshot(ctx: Ctx, vmid: string, name: string, force: boolean): void {
   lockedTask(
     ctx,
     'lxc',
     vmid,
     'snapshot-delete',
-    (_rt, config) => checkSnapshotDelete('lxc', config, name),
+    (_rt, config) => checkSnapshotDelete('lxc', config, name, force),
     (rt, config) => deleteSnapshot(ctx, rt, 'lxc', vmid, config, name),
   );
 }

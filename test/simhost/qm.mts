@@ -31,7 +31,7 @@ import {
   applyPending,
   checkLock,
   checkRollback,
-  checkSnapshotCreate,
+  prepareSnapshot,
   checkSnapshotDelete,
   lockedTask,
   checkProtection,
@@ -274,7 +274,7 @@ export function runQm(ctx: Ctx): void {
         'qemu',
         vmid,
         'snapshot',
-        (rt, config) => checkSnapshotCreate(rt, 'qemu', config, name),
+        (rt, config) => prepareSnapshot(rt, 'qemu', config, name),
         (rt, config) => createSnapshot(ctx, rt, 'qemu', vmid, config, name, p.opts.description),
       );
     }
@@ -288,7 +288,7 @@ export function runQm(ctx: Ctx): void {
         'qemu',
         vmid,
         'snapshot-delete',
-        (_rt, config) => checkSnapshotDelete('qemu', config, p.args.snapname!),
+        (_rt, config) => checkSnapshotDelete('qemu', config, p.args.snapname!, p.opts.force === '1'),
         (rt, config) => deleteSnapshot(ctx, rt, 'qemu', vmid, config, p.args.snapname!),
       );
     case 'rollback':
