@@ -30,7 +30,7 @@ for (const key of ['HYPERVISOR_CONFIG_FILE', 'LXC_CONFIG_FILE', 'VM_CONFIG_FILE'
 const unitFile = (unit: string) => path.join(hostfs, 'etc/systemd/system', unit);
 const services = () => JSON.parse(fs.readFileSync(path.join(host.stateDir, 'host-services.json'), 'utf8')) as { units: Record<string, { active: string; enabled: string }> };
 const systemctlCalls = (calls: CallRecord[]) => calls.filter((c) => c.tool === 'systemctl').map((c) => c.argv.join(' '));
-const mutating = (calls: string[]) => calls.filter((c) => !/^is-(active|enabled)\b/.test(c));
+const mutating = (calls: string[]) => calls.filter((c) => !/^(is-active|is-enabled|show)\b/.test(c));
 
 function setup(args: string[] = []): { code: number; stdout: string; stderr: string; calls: CallRecord[] } {
   host.clearCalls();
@@ -94,6 +94,20 @@ test('a hand-edited unit is rewritten; a timer someone disabled is enabled again
   assert.equal(mutating(systemctlCalls(disabled.calls)), ['enable --now phoenix-cert-renewal.timer']);
   assert.match(disabled.stderr, /enabled and started phoenix-cert-renewal\.timer/);
   assert.is(services().units[TIMER_UNIT]?.enabled, 'enabled');
+});
+
+test('a unit written by a run stopped before its daemon-reload is reloaded by the next run', () => {
+  // systemd still holds an older copy of the timer than the one on disk.
+  const file = path.join(host.stateDir, 'host-services.json');
+  const state = JSON.parse(fs.readFileSync(file, 'utf8')) as { loaded: Record<string, string> };
+  state.loaded[TIMER_UNIT] = 'a-copy-loaded-before-the-file-was-rewritten';
+  fs.writeFileSync(file, JSON.stringify(state));
+  const run = setup();
+  assert.is(run.code, 0, run.stderr);
+  assert.equal(mutating(systemctlCalls(run.calls)), ['daemon-reload']);
+  assert.match(run.stderr, /reloaded systemd: phoenix-cert-renewal\.timer had changed since systemd loaded them/);
+  const again = setup();
+  assert.equal(mutating(systemctlCalls(again.calls)), []);
 });
 
 test("the service's command line starts the renewal manager with the unit's environment", () => {

@@ -418,6 +418,20 @@ test('step_ca: a running CA whose root is already on the host is left alone; a n
   assert.is(fs.readFileSync(rootCaFile, 'utf8'), OTHER_ROOT_CA);
 });
 
+test('step_ca: a unit file systemd has not reloaded (a run stopped before its daemon-reload) is reloaded and step-ca restarted', async () => {
+  makeCt('103');
+  guestWrite('103', stepCa.WRAPPER_PATH, stepCa.wrapperScript(), 0o755);
+  guestWrite('103', stepCa.UNIT_PATH, stepCa.unitFile());
+  guestWrite('103', stepCa.CA_CONFIG, '{}\n', 0o600);
+  guestWrite('103', STEP_CA_ROOT_CERT, ROOT_CA);
+  withRootCa();
+  host.injectExec({ tool: 'pct', guest: 103, command: ['dpkg-query'], stdout: dpkgInstalled('step-cli', 'step-ca') });
+  host.injectExec({ tool: 'pct', guest: 103, command: ['systemctl', 'show'], stdout: `${serviceUp}NeedDaemonReload=yes\n`, times: 1 });
+  const stale = await apply('step_ca', '103');
+  assert.equal(stale.mutating, ['pct exec 103 -- systemctl daemon-reload', 'pct exec 103 -- systemctl restart step-ca']);
+  assert.ok(stale.result.changes.some((c) => /reloaded systemd: step-ca\.service had changed since it was loaded/.test(c)), stale.result.changes.join('; '));
+});
+
 // ---------------------------------------------------------------- trusted_ca
 
 test('trusted_ca: the root CA comes from the host copy (pulled from CT 103 when missing), never from a shared CA mount', async () => {

@@ -192,13 +192,18 @@ export async function missingCommands(ctid: string, commands: readonly string[])
 export interface ServiceState {
   active: boolean;
   enabled: boolean;
+  /**
+   * systemd still runs an older copy of the unit file than the one on disk:
+   * a run that wrote the file was stopped before its `daemon-reload`.
+   */
+  needsReload: boolean;
 }
 
-/** Whether a systemd unit is running and enabled, in one `systemctl show`. */
+/** Whether a systemd unit is running, enabled and loaded as on disk, in one `systemctl show`. */
 export async function serviceState(ctid: string, unit: string): Promise<ServiceState> {
-  const result = await probe(ctid, ['systemctl', 'show', '--property=ActiveState,UnitFileState', unit]);
+  const result = await probe(ctid, ['systemctl', 'show', '--property=ActiveState,UnitFileState,NeedDaemonReload', unit]);
   const value = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(result.stdout)?.[1]?.trim();
-  return { active: value('ActiveState') === 'active', enabled: value('UnitFileState') === 'enabled' };
+  return { active: value('ActiveState') === 'active', enabled: value('UnitFileState') === 'enabled', needsReload: value('NeedDaemonReload') === 'yes' };
 }
 
 // ---------------------------------------------------------------- changes

@@ -37,9 +37,11 @@ export async function install(ctid: string, context: FeatureContext): Promise<Fe
 
   const wrapperChanged = await ensureGuestFile(ctid, WRAPPER_PATH, wrapperScript(), { feature: FEATURE, label: 'installing the step-ca wrapper', perms: '0755' }, changes);
   const unitChanged = await ensureGuestFile(ctid, UNIT_PATH, unitFile(), { feature: FEATURE, label: 'installing step-ca.service', perms: '0644' }, changes);
-  if (unitChanged) await runGuestCommand(ctid, ['systemctl', 'daemon-reload'], { feature: FEATURE, label: 'reloading systemd' });
-
   const state = await serviceState(ctid, SERVICE);
+  if (unitChanged || state.needsReload) {
+    await runGuestCommand(ctid, ['systemctl', 'daemon-reload'], { feature: FEATURE, label: 'reloading systemd' });
+    if (!unitChanged) changes.add('reloaded systemd: step-ca.service had changed since it was loaded (an interrupted run)');
+  }
   if (!state.enabled) {
     await runGuestCommand(ctid, ['systemctl', 'enable', SERVICE], { feature: FEATURE, label: 'enabling step-ca' });
     changes.add('enabled step-ca');
@@ -52,7 +54,7 @@ export async function install(ctid: string, context: FeatureContext): Promise<Fe
   if (!state.active) {
     await runGuestCommand(ctid, ['systemctl', 'start', SERVICE], { feature: FEATURE, label: 'starting step-ca' });
     changes.add('started step-ca');
-  } else if (wrapperChanged || unitChanged) {
+  } else if (wrapperChanged || unitChanged || state.needsReload) {
     await runGuestCommand(ctid, ['systemctl', 'restart', SERVICE], { feature: FEATURE, label: 'restarting step-ca' });
     changes.add('restarted step-ca for its new wrapper or unit');
   }

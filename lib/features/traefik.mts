@@ -121,6 +121,10 @@ export async function install(ctid: string, context: FeatureContext): Promise<Fe
     await runGuestCommand(ctid, ['systemctl', 'daemon-reload'], { feature: FEATURE, label: 'reloading systemd' });
     changes.add(`${unitCurrent === undefined ? 'wrote' : 'updated'} ${UNIT_PATH}`);
     restart = true;
+  } else if (state.needsReload) {
+    await runGuestCommand(ctid, ['systemctl', 'daemon-reload'], { feature: FEATURE, label: 'reloading systemd' });
+    changes.add('reloaded systemd: traefik.service had changed since it was loaded (an interrupted run)');
+    restart = true;
   }
   if (!state.enabled) {
     await runGuestCommand(ctid, ['systemctl', 'enable', 'traefik'], { feature: FEATURE, label: 'enabling traefik' });

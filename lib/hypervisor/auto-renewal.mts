@@ -18,7 +18,7 @@ import { configPathsEnv } from '../config.mts';
 import { writeFileAtomic, removeFile } from '../fs.mts';
 import { resolveScript } from '../bridge.mts';
 import { run, type CommandResult } from '../runner.mts';
-import { hostFile, systemctl, unitActiveState, unitEnabled } from './host.mts';
+import { hostFile, systemctl, unitActiveState, unitEnabled, unitsNeedingReload } from './host.mts';
 
 export const SERVICE_UNIT = 'phoenix-cert-renewal.service';
 export const TIMER_UNIT = 'phoenix-cert-renewal.timer';
@@ -108,7 +108,9 @@ export async function setupAutoRenewal(config: PhoenixConfig, options: PhoenixOp
     changes.push(`removed the hourly cron job ${LEGACY_CRON_FILE} (the timer replaces it)`);
   }
 
-  if (unitsChanged) await systemctl('daemon-reload');
+  const stale = unitsChanged ? [] : await unitsNeedingReload([SERVICE_UNIT, TIMER_UNIT]);
+  if (stale.length > 0) changes.push(`reloaded systemd: ${stale.join(' and ')} had changed since systemd loaded them (an interrupted run)`);
+  if (unitsChanged || stale.length > 0) await systemctl('daemon-reload');
   const enabled = await unitEnabled(TIMER_UNIT);
   const active = (await unitActiveState(TIMER_UNIT)) === 'active';
   if (unitsChanged || !enabled || !active) {

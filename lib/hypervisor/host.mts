@@ -96,6 +96,14 @@ export async function unitEnabled(unit: string): Promise<boolean> {
   return result.code === 0 && ['enabled', 'enabled-runtime', 'static', 'alias'].includes(result.stdout.trim());
 }
 
+/** Units whose file changed on disk since systemd loaded it (a run stopped before its `daemon-reload`). */
+export async function unitsNeedingReload(units: readonly string[]): Promise<string[]> {
+  const result = await query({ cmd: 'systemctl', args: ['show', '--property=NeedDaemonReload', '--value', ...units], allowFailure: true, quiet: true });
+  // One answer per unit, the units' blocks separated by an empty line.
+  const answers = result.stdout.split('\n').filter((line) => line.trim() !== '');
+  return units.filter((_, i) => answers[i]?.trim() === 'yes');
+}
+
 export function systemctl(verb: 'start' | 'stop' | 'restart' | 'reload' | 'reload-or-restart' | 'enable' | 'disable' | 'daemon-reload', unit?: string): Promise<CommandResult> {
   return run({ cmd: 'systemctl', args: unit === undefined ? [verb] : [verb, unit] });
 }

@@ -329,6 +329,8 @@ interface ResolvedUnit {
   state: UnitState;
   /** The unit file in the host tree, for file units. */
   file?: { hostPath: string; file: string };
+  /** The file changed on disk since systemd loaded it (NeedDaemonReload). */
+  stale?: boolean;
 }
 
 /**
@@ -343,12 +345,10 @@ function resolveUnit(ctx: HostToolContext, services: ServiceState, name: string)
   if (file) {
     const hash = sha256(fs.readFileSync(file.file));
     if (services.loaded[unit] === undefined) services.loaded[unit] = hash;
-    else if (services.loaded[unit] !== hash) {
-      ctx.err(`Warning: The unit file, source configuration file or drop-ins of ${unit} changed on disk. Run 'systemctl daemon-reload' to reload units.\n`);
-    }
+    const stale = services.loaded[unit] !== hash;
     const state = known ?? { active: 'inactive', enabled: hasInstallSection(file.file) ? 'disabled' : 'static', starts: 0 };
     services.units[unit] = state;
-    return { name: unit, state, file };
+    return { name: unit, state, file, stale };
   }
   if (known?.vendor) return { name: unit, state: known };
   return undefined;
@@ -420,7 +420,11 @@ function runSystemctl(ctx: HostToolContext): void {
   withStateLock(ctx.root, () => {
     const services = loadServices(ctx.root);
     try {
-      for (const name of names) exit = Math.max(exit, systemctlOne(ctx, services, verb, name, { quiet, now, value, properties }));
+      names.forEach((name, i) => {
+        // systemctl show separates the units it shows with an empty line.
+        if (verb === 'show' && i > 0) ctx.out('\n');
+        exit = Math.max(exit, systemctlOne(ctx, services, verb, name, { quiet, now, value, properties }));
+      });
     } finally {
       saveServices(ctx.root, services);
     }
@@ -438,6 +442,9 @@ interface SystemctlFlags {
 function systemctlOne(ctx: HostToolContext, services: ServiceState, verb: string, name: string, flags: SystemctlFlags): number {
   const unit = resolveUnit(ctx, services, name);
   const full = unitName(name);
+  if (unit?.stale && /^(start|stop|restart|reload|reload-or-restart|try-restart|try-reload-or-restart|status)$/.test(verb)) {
+    ctx.err(`Warning: The unit file, source configuration file or drop-ins of ${unit.name} changed on disk. Run 'systemctl daemon-reload' to reload units.\n`);
+  }
   const say = (text: string) => {
     if (!flags.quiet) ctx.out(text);
   };
@@ -479,6 +486,7 @@ function systemctlOne(ctx: HostToolContext, services: ServiceState, verb: string
         UnitFileState: unit?.state.enabled ?? '',
         NRestarts: String(Math.max(0, (unit?.state.starts ?? 0) - 1)),
         FragmentPath: unit ? (unit.file?.hostPath ?? `/lib/systemd/system/${full}`) : '',
+        NeedDaemonReload: unit?.stale ? 'yes' : 'no',
       };
       const wanted = flags.properties.length > 0 ? flags.properties : Object.keys(props);
       for (const key of wanted) ctx.out(flags.value ? `${props[key] ?? ''}\n` : `${key}=${props[key] ?? ''}\n`);
