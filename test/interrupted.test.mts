@@ -12,180 +12,27 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
 import { createSimHost } from './simhost/index.mts';
 import type { Injection } from './simhost/inject.mts';
 import { tmpDir } from './helpers/tmp.mts';
 import { CLI, cliEnv } from './helpers/run-phoenix.mts';
+import { assertSameHost, errorsOf, holdCall, holdGuest, holdTask, hostPrint, killAt, runTo as runWith, stateShelf } from './helpers/hard-stop.mts';
 import { PROJECT_ROOT } from '../lib/bridge.mts';
 
 const VM_MANAGER = path.join(PROJECT_ROOT, 'scripts', 'managers', 'vm-manager.mjs');
+const RENEWAL_MANAGER = path.join(PROJECT_ROOT, 'scripts', 'managers', 'certificate-renewal-manager.mjs');
 const host = createSimHost();
 const work = tmpDir('phoenix-interrupted-');
 const base = path.join(work, 'base');
 fs.cpSync(path.join(PROJECT_ROOT, 'etc'), path.join(base, 'etc'), { recursive: true });
 const env = cliEnv(host, work, base);
-const saved = path.join(work, 'saved');
-fs.mkdirSync(saved);
-
-// ---------------------------------------------------------------- states
-
-/** `cp -a`: the simulator keeps ownership in the files themselves when it runs as root. */
-function copyTree(from: string, to: string): void {
-  fs.rmSync(to, { recursive: true, force: true });
-  const r = spawnSync('cp', ['-a', from, to], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`cp -a ${from} ${to}: ${r.stderr}`);
-}
-
-function save(name: string): void {
-  copyTree(host.stateDir, path.join(saved, name));
-}
-
-function restore(name: string): void {
-  copyTree(path.join(saved, name), host.stateDir);
-  for (const f of fs.readdirSync(work)) if (f.endsWith('.lock')) fs.rmSync(path.join(work, f), { force: true });
-}
-
-/** What differs between any two uninterrupted runs, masked. */
-function normalise(text: string): string {
-  return text
-    .replace(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----\n?/g, '<PEM>\n')
-    .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, '<UUID>')
-    .replace(/\b[0-9A-F]{2}(:[0-9A-F]{2}){5}\b/gi, '<MAC>')
-    .replace(/\b[0-9a-f]{64}\b/g, '<SHA256>')
-    .replace(/^snaptime: \d+$/gm, 'snaptime: <T>')
-    .replace(/ctime=\d+/g, 'ctime=<T>')
-    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<ISO>');
-}
-
-/** Files whose content is secret or generated anew by every run: only their presence and mode count. */
-const RANDOM_CONTENT = /(password|\.key$|\.crt$|\.pem$|\.srl$|ca\.json$|defaults\.json$|\/db\/|fingerprint|ca\.ready$|\.json\.lock$)/;
-
-function treeFingerprint(dir: string, rel = ''): string[] {
-  const out: string[] = [];
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    const name = path.join(rel, entry.name);
-    const full = path.join(dir, name);
-    const st = fs.lstatSync(full);
-    const mode = (st.mode & 0o7777).toString(8);
-    if (entry.isDirectory()) {
-      out.push(`${name}/ ${mode} ${st.uid}:${st.gid}`);
-      out.push(...treeFingerprint(dir, name));
-    } else if (entry.isSymbolicLink()) {
-      out.push(`${name} -> ${fs.readlinkSync(full)}`);
-    } else {
-      const content = RANDOM_CONTENT.test(name) ? '<random>' : crypto.createHash('sha256').update(normalise(fs.readFileSync(full, 'utf8'))).digest('hex').slice(0, 16);
-      out.push(`${name} ${mode} ${st.uid}:${st.gid} ${content}`);
-    }
-  }
-  return out;
-}
-
-/** The host as the tests compare it. */
-function fingerprint(): Record<string, string[]> {
-  const state = host.stateDir;
-  const configs = (kind: string) =>
-    fs
-      .readdirSync(path.join(state, 'pve', kind))
-      .filter((f) => f.endsWith('.conf'))
-      .sort()
-      .flatMap((f) => [`== ${f}`, ...normalise(fs.readFileSync(path.join(state, 'pve', kind, f), 'utf8')).split('\n')]);
-  const runtime = host.runtime() as unknown as { guests?: Record<string, { status?: string }> };
-  const states = Object.entries(runtime.guests ?? {})
-    .map(([id, g]) => `${id} ${g.status ?? '?'}`)
-    .sort();
-  return {
-    lxc: configs('lxc'),
-    qemu: configs('qemu-server'),
-    firewall: treeFingerprint(path.join(state, 'pve', 'firewall')),
-    states,
-    records: treeFingerprint(path.join(state, 'hostfs', 'var', 'lib', 'phoenix')),
-    hostfs: treeFingerprint(path.join(state, 'hostfs')),
-    guests: fs.readdirSync(path.join(state, 'guests')).sort().flatMap((id) => treeFingerprint(path.join(state, 'guests', id), 'fs').map((l) => `${id}/${l}`)),
-  };
-}
-
-function assertSameHost(actual: Record<string, string[]>, expected: Record<string, string[]>, what: string): void {
-  for (const key of Object.keys(expected)) {
-    const want = new Set(expected[key]);
-    const got = new Set(actual[key]);
-    const missing = [...want].filter((l) => !got.has(l));
-    const extra = [...got].filter((l) => !want.has(l));
-    assert.equal({ missing, extra }, { missing: [], extra: [] }, `${what}: ${key} differs from an uninterrupted run`);
-  }
-}
-
-// ---------------------------------------------------------------- runs
-
-interface Outcome {
-  code: number;
-  stderr: string;
-}
-
-function runTo(argv: string[]): Outcome {
-  const r = spawnSync(process.execPath, argv, { env, encoding: 'utf8', timeout: 180_000 });
-  return { code: r.status ?? -1, stderr: r.stderr };
-}
-
+const { save, restore } = stateShelf(host, path.join(work, 'saved'), work);
+const fingerprint = () => hostPrint(host);
+const runTo = (argv: string[]) => runWith(argv, env);
 const phoenix = (...args: string[]) => [CLI, ...args];
 const vmManager = (...args: string[]) => [VM_MANAGER, ...args];
-
-const errorsOf = (stderr: string) => stderr.split('\n').filter((l) => /\[(ERROR|WARN)\]/.test(l)).join('\n') || stderr.slice(-2000);
-
-/**
- * Start `argv` in its own process group with `injection` in place, wait
- * until `reached()` says the run is at the chosen point, SIGKILL the group.
- */
-async function killAt(argv: string[], injection: Injection, reached: () => boolean): Promise<void> {
-  host.setInjection(injection);
-  const child = spawn(process.execPath, argv, { env, detached: true, stdio: 'ignore' });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let done: number | null | undefined;
-  void exited.then((c) => (done = c));
-  const deadline = Date.now() + 120_000;
-  try {
-    while (!reached()) {
-      if (done !== undefined) throw new Error(`${argv.slice(1).join(' ')} ended (exit ${done}) before the kill point was reached`);
-      if (Date.now() > deadline) throw new Error(`${argv.slice(1).join(' ')} never reached the kill point`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    process.kill(-child.pid!, 'SIGKILL');
-    await exited;
-  } finally {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    host.setInjection({});
-  }
-}
-
-/** The rule `times: 1` was consumed: the run is inside that call. */
-function consumed(): boolean {
-  let inj: Injection;
-  try {
-    inj = JSON.parse(fs.readFileSync(path.join(host.stateDir, 'inject.json'), 'utf8')) as Injection;
-  } catch {
-    return false;
-  }
-  return [...(inj.failures ?? []), ...(inj.exec ?? []), ...(inj.slow ?? [])].some((r) => r.times === 0);
-}
-
-const HOLD = 600_000;
-const holdCall = (tool: string, argv: string[]): Injection => ({ failures: [{ tool, argv, times: 1, delay_ms: HOLD, exit: 1, stderr: 'held\n' }] });
-/** The Proxmox task runs its first half (the lock mark and what it prepares), then is held. */
-const holdTask = (tool: string, argv: string[]): Injection => ({ slow: [{ tool, argv, times: 1, latency_ms: HOLD }] });
-const holdGuest = (rule: Injection['exec'] extends (infer R)[] | undefined ? R : never): Injection => ({ exec: [{ ...rule, times: 1, duration_ms: HOLD, exit: 1 }], time_scale: 1 });
 const configHas = (kind: 'lxc' | 'qemu', id: string, pattern: RegExp) => () => pattern.test(host.readConfigText(kind, id) ?? '');
 
 // ---------------------------------------------------------------- references
@@ -223,6 +70,8 @@ interface Case {
   fails?: boolean;
   /** What the second run must say. */
   says?: RegExp;
+  /** Another command run on the interrupted state first: it must fail with this message and change nothing. */
+  meanwhile?: { argv: string[]; says: RegExp };
   expected: () => Record<string, string[]>;
 }
 
@@ -275,6 +124,7 @@ const cases: Case[] = [
     argv: phoenix('create', '103'),
     injection: holdGuest({ guest: '103', contains: 'step ca init' }),
     says: /CT 103 holds the CA and is not finished/,
+    meanwhile: { argv: [RENEWAL_MANAGER], says: /the CA in CT 103 is missing or unfinished[^\n]*`phoenix create 103` finishes it/ },
     expected: () => ref103,
   },
   {
@@ -355,7 +205,15 @@ for (const c of cases.filter((k) => only === undefined || k.name.includes(only))
       host.setInjection({});
       assert.is.not(first.code, 0, 'the first run fails');
     } else {
-      await killAt(c.argv, c.injection, c.reached ?? consumed);
+      await killAt(host, c.argv, env, c.injection, c.reached);
+    }
+    if (c.meanwhile) {
+      const before = fingerprint();
+      const other = runTo(c.meanwhile.argv);
+      assert.is.not(other.code, 0, `${c.meanwhile.argv.join(' ')} on the interrupted state`);
+      assert.match(other.stderr, c.meanwhile.says);
+      assert.not.match(other.stderr, /\n\s+at /, 'no stack trace');
+      assertSameHost(fingerprint(), before, `${c.name}: ${path.basename(c.meanwhile.argv[0]!)}`);
     }
     const second = runTo(c.argv);
     assert.is(second.code, 0, `the run after the interruption:\n${errorsOf(second.stderr)}`);

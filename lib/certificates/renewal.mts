@@ -298,7 +298,7 @@ async function readRoot(config: PhoenixConfig, options: PhoenixOptions, ca: CaSe
       pem = (await ensureHostRootCa({ config, options })).pem;
     } catch (err) {
       throw new PhoenixError(`the root CA copy ${ca.rootFile} does not exist on the host and cannot be fetched: ${(err as Error).message}`, {
-        hint: `the step_ca feature copies it from CT ${ca.ctid} once the CA is initialised (phoenix_hypervisor_feature_install_step_ca.sh ${ca.ctid})`,
+        hint: `the CA in CT ${ca.ctid} is missing or unfinished (a create that failed or was interrupted); \`phoenix create ${ca.ctid}\` finishes it and copies its root to the host`,
       });
     }
   }
