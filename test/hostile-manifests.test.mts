@@ -100,6 +100,8 @@ function refused(c: Case): void {
   assert.is(r.status, 1, `${c.name}: exit ${r.status}\n${r.stderr}`);
   const errors = r.stderr.split('\n').filter((line) => /\[(ERROR|FATAL)\]/.test(line));
   assert.ok(errors.length >= 1, `${c.name}: no error line\n${r.stderr}`);
+  // SHOW_REFUSALS=1: each refusal as the operator reads it.
+  if (process.env.SHOW_REFUSALS) process.stderr.write(`${c.name}:\n  ${errors.join('\n  ')}\n`);
   const file = manifestFile(c.kind);
   const where = c.pointer === '' ? `${file}: ` : `${file} at ${c.pointer}:`;
   assert.ok(r.stderr.includes(where), `${c.name}: expected "${where}" in\n${r.stderr}`);
@@ -189,6 +191,18 @@ const CASES: Case[] = [
     pointer: '/lxc_configs/900/dependencies/0',
     message: /dependency cycle: .*900 -> 101/,
   },
+  // ------------------------------------------------ shapes and references
+  { name: 'a dependency on a guest no manifest defines', script: 'create', kind: 'lxc', setup: () => edit('lxc', (d) => (d.lxc_configs['101'].dependencies = ['103', '104'])), pointer: '/lxc_configs/101/dependencies/1', message: /dependency 104 names no container or VM/ },
+  { name: 'a clone source no manifest defines', script: 'create', kind: 'lxc', setup: () => edit('lxc', (d) => (d.lxc_configs['101'].clone_from_ctid = '905')), pointer: '/lxc_configs/101/clone_from_ctid', message: /clone source 905 is not defined/ },
+  { name: 'a container id that is no number', script: 'create', kind: 'lxc', setup: () => edit('lxc', (d) => (d.lxc_configs['gateway'] = d.lxc_configs['101'])), pointer: '/lxc_configs/gateway', message: /expected a guest id as a string of digits, 100 to 999999999/ },
+  { name: 'a container id beyond Proxmox\'s range', script: 'create', kind: 'lxc', setup: () => edit('lxc', (d) => (d.lxc_configs['1000000000'] = { ...d.lxc_configs['101'], network_config: { ...d.lxc_configs['101'].network_config, ip: '10.0.0.99/24' } })), pointer: '/lxc_configs/1000000000', message: /invalid key "1000000000": expected a guest id/ },
+  { name: 'null where the containers belong', script: 'create', kind: 'lxc', setup: () => edit('lxc', (d) => (d.lxc_configs = null)), pointer: '/lxc_configs', message: /expected object, got null/ },
+  { name: 'a negative memory size', script: 'create', kind: 'lxc', setup: () => edit('lxc', (d) => (d.lxc_configs['101'].memory_mb = -512)), pointer: '/lxc_configs/101/memory_mb', message: /expected a number >= 16, got number -512/ },
+  { name: 'a memory size given as text', script: 'create', kind: 'lxc', setup: () => edit('lxc', (d) => (d.lxc_configs['101'].memory_mb = '1024; reboot')), pointer: '/lxc_configs/101/memory_mb', message: /expected integer, got string/ },
+  { name: 'an address with an octet over 255', script: 'create', kind: 'lxc', setup: () => edit('lxc', (d) => (d.lxc_configs['101'].network_config.ip = '10.0.0.300/24')), pointer: '/lxc_configs/101/network_config/ip', message: /expected dhcp, manual, or an IPv4 address with prefix length/ },
+  { name: 'a firewall port out of range', script: 'create', kind: 'lxc', setup: () => edit('lxc', (d) => (d.lxc_configs['101'].firewall.rules[0].port = '80,65536')), pointer: '/lxc_configs/101/firewall/rules/0/port', message: /expected a port, a range .* got string "80,65536"/ },
+  { name: 'an unknown feature', script: 'create', kind: 'lxc', setup: () => edit('lxc', (d) => d.lxc_configs['101'].features.push('../../bin/sh')), pointer: '/lxc_configs/101/features/3', message: /expected one of "base_setup"/ },
+  { name: 'a VM with no cores', script: 'create', kind: 'vm', setup: () => edit('vm', (d) => (d.vms[0].cores = 0)), pointer: '/vms/0/cores', message: /expected a number >= 1, got number 0/ },
   // ------------------------------------------------ bind mounts
   { name: 'a mount source with ..', script: 'create', kind: 'lxc', setup: lxcMount((m) => (m.host_path = '/quickOS/lxc-persistent-data/../../etc')), pointer: '/lxc_configs/101/mount_points/0/host_path', message: /contains a "\.\." segment/ },
   { name: 'a relative mount source', script: 'create', kind: 'lxc', setup: lxcMount((m) => (m.host_path = 'quickOS/lxc-persistent-data/101/logs')), pointer: '/lxc_configs/101/mount_points/0/host_path', message: /is relative; expected an absolute path|expected an absolute path/ },
