@@ -1,19 +1,33 @@
 // The one command runner. Every external command Phoenix starts goes through
 // `run`: pct, qm, pvesm, zfs, systemctl, nginx, step, child scripts. That is
-// what makes dry-run trustworthy (a mutating command is printed, never run),
+// what makes dry-run trustworthy (a changing command is printed, never run),
 // lets tests and audits read the exact plan, keeps secrets out of logs, and
 // puts time limits and Proxmox lock retries in one place.
 //
-// Commands are argument vectors spawned without a shell: nothing is quoted,
-// nothing from a manifest is ever parsed as shell, and each command costs one
-// process. A script meant for a shell inside a guest travels on stdin.
+// Commands are started by zx's `$`, and this is the only module that holds
+// it (a test fails if another one imports zx). Callers pass argument vectors;
+// the vector goes into `$` as one interpolated array, so zx quotes every word
+// for bash and nothing from a manifest is ever parsed as shell. Bash execs a
+// single command in place, so each command is still one process. A script
+// meant for a shell inside a guest travels on stdin.
+//
+// zx is loaded on the first command through its CommonJS build: a process
+// that only prints its help or refuses its arguments never pays for it.
 
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { CommandError } from './errors.mts';
+import { createRequire } from 'node:module';
+import { CommandError, PhoenixError } from './errors.mts';
 import { debug, info, logSettings } from './log.mts';
 import { redact, addSecret, StreamRedactor } from './redact.mts';
-import { resolveOptions } from './env.mts';
+import { runContext, setProcessContext, type RecordedCommand } from './context.mts';
+
+export type { RecordedCommand } from './context.mts';
+export { isDryRun } from './context.mts';
+
+/** @deprecated the run context replaces it: `withRunContext` in scripts, `setProcessContext` in tests. */
+export function configureRunner(update: { dryRun?: boolean; recordFile?: string; timeoutMs?: number }): void {
+  setProcessContext(update);
+}
 
 export interface CommandSpec {
   cmd: string;
@@ -63,16 +77,6 @@ export interface CommandResult {
   durationMs: number;
 }
 
-export interface RecordedCommand {
-  cmd: string;
-  args: string[];
-  mutating: boolean;
-  skipped: boolean;
-  code: number | null;
-  ms: number;
-  stdinBytes?: number;
-}
-
 /** Proxmox answers a busy per-guest config lock with these lines. */
 export const PROXMOX_LOCK_TIMEOUT = /can't lock file '[^']*' - got timeout/;
 
@@ -89,45 +93,18 @@ export function proxmoxLockRetry(env: Record<string, string | undefined> = proce
   };
 }
 
-interface RunnerState {
-  dryRun: boolean;
-  recordFile: string | undefined;
-  timeoutMs: number;
-  spawned: number;
-  recorded: RecordedCommand[];
-}
-
-const state: RunnerState = (() => {
-  const options = resolveOptions();
-  return {
-    dryRun: options.dryRun,
-    recordFile: options.recordFile,
-    timeoutMs: options.commandTimeoutMs,
-    spawned: 0,
-    recorded: [],
-  };
-})();
-
-export function configureRunner(update: Partial<Pick<RunnerState, 'dryRun' | 'recordFile' | 'timeoutMs'>>): void {
-  Object.assign(state, update);
-}
-
-export function isDryRun(): boolean {
-  return state.dryRun;
-}
-
 /**
  * Commands run or planned by this process, in order (the recorded plan).
  * Masked again on every read: a secret registered after a command ran is
  * hidden in its record too.
  */
 export function recordedCommands(): readonly RecordedCommand[] {
-  return state.recorded.map((entry) => ({ ...entry, cmd: redact(entry.cmd), args: entry.args.map((a) => redact(a)) }));
+  return runContext().recorder.commands.map((entry) => ({ ...entry, cmd: redact(entry.cmd), args: entry.args.map((a) => redact(a)) }));
 }
 
 /** How many processes this process has spawned (for `make bench`). */
 export function spawnCount(): number {
-  return state.spawned;
+  return runContext().recorder.spawned;
 }
 
 /** Render an argument vector the way a shell user would type it. */
@@ -146,7 +123,7 @@ export async function run(spec: CommandSpec): Promise<CommandResult> {
   for (const secret of spec.secrets ?? []) addSecret(secret);
   const shown = redact(formatCommand(spec.cmd, args));
 
-  if (mutating && state.dryRun) {
+  if (mutating && runContext().dryRun) {
     info(`DRY-RUN: would run: ${shown}${spec.input === undefined ? '' : ` (with ${byteLength(spec.input)} bytes on stdin)`}`);
     record(spec, args, { skipped: true, code: null, ms: 0 });
     return { command: shown, code: 0, stdout: '', stderr: '', skipped: true, durationMs: 0 };
@@ -198,70 +175,122 @@ interface SpawnOutcome {
   signal: string | null;
 }
 
+type Zx = typeof import('zx/core');
+let zx: Zx | undefined;
+
+/**
+ * zx's core, loaded once and set up for Phoenix: no echo of commands or
+ * output (the runner logs, masked), no throwing on a non-zero exit (the
+ * runner decides), no `set -euo pipefail` prefix (one command needs none,
+ * and without it bash execs the command in place).
+ */
+function loadZx(): Zx {
+  if (zx) return zx;
+  const loaded = createRequire(import.meta.url)('zx/core') as Zx;
+  const shell = String(loaded.$.shell);
+  // zx quotes with bash's $'…' form: any other shell would read the words differently.
+  if (!/(^|\/)bash$/.test(shell)) throw new PhoenixError(`zx runs commands through '${shell}', but Phoenix quotes every word for bash`, { hint: 'install bash (every Proxmox VE node has it)' });
+  loaded.$.verbose = false;
+  loaded.$.quiet = true;
+  loaded.$.nothrow = true;
+  loaded.$.prefix = '';
+  loaded.$.postfix = '';
+  zx = loaded;
+  return loaded;
+}
+
+const KILL_GRACE_MS = 2000;
+
 function spawnOnce(spec: CommandSpec, args: readonly string[]): Promise<SpawnOutcome> {
   const started = Date.now();
-  const timeoutMs = spec.timeoutMs ?? state.timeoutMs;
+  const context = runContext();
+  const timeoutMs = spec.timeoutMs ?? context.timeoutMs;
   const inherit = spec.stdio === 'inherit';
-  return new Promise((resolve) => {
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    let settled = false;
-    const finish = (code: number, signal: string | null, spawnError?: Error) => {
-      if (settled) return;
-      settled = true;
-      if (timer) clearTimeout(timer);
-      if (spawnError) stderr += `${stderr && !stderr.endsWith('\n') ? '\n' : ''}${spawnError.message}`;
-      resolve({
-        result: {
-          command: redact(formatCommand(spec.cmd, args)),
-          code,
-          stdout,
-          stderr,
-          skipped: false,
-          durationMs: Date.now() - started,
-        },
-        timedOut,
-        signal,
-      });
+  const { $ } = loadZx();
+  // Without input the child gets no stdin at all: zx would otherwise hand it an open pipe nobody writes.
+  const stdin = spec.input !== undefined ? 'pipe' : inherit ? 'inherit' : 'ignore';
+  context.recorder.spawned++;
+  const child = $({
+    stdio: [stdin, 'pipe', 'pipe'],
+    ...(spec.input !== undefined ? { input: spec.input } : {}),
+    env: spec.env ?? process.env,
+    ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
+  })`${[spec.cmd, ...args]}`;
+
+  let timedOut = false;
+  const timers: NodeJS.Timeout[] = [];
+  if (timeoutMs > 0) {
+    timers.push(
+      setTimeout(() => {
+        timedOut = true;
+        signalTree(child.pid, 'SIGTERM');
+        // A child that ignores SIGTERM gets SIGKILL; the runner never hangs.
+        timers.push(setTimeout(() => signalTree(child.pid, 'SIGKILL'), KILL_GRACE_MS));
+      }, timeoutMs),
+    );
+  }
+  if (inherit) {
+    // Shown as it comes, masked: the child's own stdout and stderr stay apart.
+    passThrough(child.stdout, process.stdout);
+    passThrough(child.stderr, process.stderr);
+  }
+
+  return child.then((output) => {
+    for (const timer of timers) clearTimeout(timer);
+    const signal = output.signal ?? null;
+    let code = output.exitCode ?? (timedOut ? 124 : 128 + 15);
+    let stderr = inherit ? '' : output.stderr;
+    if (code === 127 && /command not found/.test(output.stderr) && !spec.cmd.includes('/')) {
+      // Said the way a shell user expects, with the likely reason on a machine that is no Proxmox node.
+      stderr = `${spec.cmd}: command not found${PROXMOX_TOOLS.has(spec.cmd) ? ' (not a Proxmox VE host? `make sync` runs Phoenix on the simulated host)' : ''}`;
+    }
+    if (timedOut) code = 124;
+    return {
+      result: { command: redact(formatCommand(spec.cmd, args)), code, stdout: inherit ? '' : output.stdout, stderr, skipped: false, durationMs: Date.now() - started },
+      timedOut,
+      signal,
     };
-
-    state.spawned++;
-    // Output is always piped: passed-through output is masked on its way (passThrough).
-    const child = spawn(spec.cmd, [...args], {
-      cwd: spec.cwd,
-      env: spec.env ?? process.env,
-      stdio: [spec.input === undefined ? (inherit ? 'inherit' : 'ignore') : 'pipe', 'pipe', 'pipe'],
-    });
-    const timer =
-      timeoutMs > 0
-        ? setTimeout(() => {
-            timedOut = true;
-            child.kill('SIGTERM');
-            // A child that ignores SIGTERM gets SIGKILL; the runner never hangs.
-            setTimeout(() => child.kill('SIGKILL'), 2000).unref();
-          }, timeoutMs)
-        : undefined;
-
-    if (inherit) {
-      passThrough(child.stdout, process.stdout);
-      passThrough(child.stderr, process.stderr);
-    } else {
-      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    }
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      // Say it the way a shell would; "spawn pct ENOENT" helps nobody.
-      if (err.code === 'ENOENT') finish(127, null, new Error(`${spec.cmd}: command not found${PROXMOX_TOOLS.has(spec.cmd) ? ' (not a Proxmox VE host? `make sync` runs Phoenix on the simulated host)' : ''}`));
-      else finish(126, null, err);
-    });
-    child.on('close', (code, signal) => finish(code ?? (timedOut ? 124 : 128 + 15), signal));
-    if (spec.input !== undefined && child.stdin) {
-      // A child that exits without reading all of stdin is not an error here.
-      child.stdin.on('error', () => {});
-      child.stdin.end(spec.input);
-    }
   });
+}
+
+/**
+ * Send `signal` to a process and every process below it. The tree is read
+ * from /proc (no `ps` to spawn); the children are signalled before the
+ * parent so none is re-parented out of reach.
+ */
+export function signalTree(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  const children = new Map<number, number[]>();
+  try {
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        // The parent pid is the 2nd field after the command name, which may itself hold spaces and parentheses.
+        const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        const list = children.get(ppid) ?? [];
+        list.push(Number(entry));
+        children.set(ppid, list);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    // no /proc: only the process itself
+  }
+  const order: number[] = [];
+  const visit = (p: number): void => {
+    for (const c of children.get(p) ?? []) visit(c);
+    order.push(p);
+  };
+  visit(pid);
+  for (const p of order) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** How long an unfinished line (a prompt, a progress bar) waits before it is shown anyway. */
@@ -302,10 +331,11 @@ function record(spec: CommandSpec, args: readonly string[], outcome: { skipped: 
     ms: outcome.ms,
   };
   if (spec.input !== undefined) entry.stdinBytes = byteLength(spec.input);
-  state.recorded.push(entry);
-  if (state.recordFile) {
+  const context = runContext();
+  context.recorder.commands.push(entry);
+  if (context.recordFile) {
     try {
-      fs.appendFileSync(state.recordFile, `${JSON.stringify({ script: logSettings().script, ...entry })}\n`);
+      fs.appendFileSync(context.recordFile, `${JSON.stringify({ script: logSettings().script, ...entry })}\n`);
     } catch {
       // Recording is an audit aid; a full disk must not turn into a failed run.
     }

@@ -2,7 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { run, query, configureRunner, recordedCommands, spawnCount, formatCommand, proxmoxLockRetry } from '../lib/runner.mts';
+import { run, query, recordedCommands, spawnCount, formatCommand, proxmoxLockRetry } from '../lib/runner.mts';
+import { isDryRun, setProcessContext, withRunContext } from '../lib/context.mts';
+import { PROJECT_ROOT } from '../lib/bridge.mts';
 import { configureLog } from '../lib/log.mts';
 import { CommandError } from '../lib/errors.mts';
 import { tmpDir, writeExecutable } from './helpers/tmp.mts';
@@ -12,7 +14,7 @@ const logLines: string[] = [];
 configureLog({ script: 'runner-test', file: undefined, color: false, write: (l) => logLines.push(l) });
 
 test.before.each(() => {
-  configureRunner({ dryRun: false, recordFile: undefined, timeoutMs: 10_000 });
+  setProcessContext({ dryRun: false, recordFile: undefined, timeoutMs: 10_000 });
   logLines.length = 0;
 });
 
@@ -53,7 +55,7 @@ test('stdin input reaches the child and is recorded only by size', async () => {
 });
 
 test('dry-run skips mutating commands, prints them, and still runs queries', async () => {
-  configureRunner({ dryRun: true });
+  setProcessContext({ dryRun: true });
   const marker = path.join(dir, 'dry-marker');
   const skipped = await run({ cmd: 'touch', args: [marker] });
   assert.ok(skipped.skipped);
@@ -65,7 +67,7 @@ test('dry-run skips mutating commands, prints them, and still runs queries', asy
 
 test('every command is recorded to the record file with secrets masked', async () => {
   const recordFile = path.join(dir, 'record.jsonl');
-  configureRunner({ recordFile });
+  setProcessContext({ recordFile });
   await run({ cmd: 'echo', args: ['--password=hunter22', 'visible'], mutating: false });
   await run({ cmd: 'true', secrets: ['visible'] });
   const lines = fs.readFileSync(recordFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -126,6 +128,82 @@ test('spawn count grows by one per command: no shell in between', async () => {
   await run({ cmd: 'true' });
   await run({ cmd: 'true' });
   assert.is(spawnCount() - before, 2);
+  // zx starts commands through bash, which execs a single command in place: its parent is this process.
+  const parent = await query({ cmd: 'sh', args: ['-c', 'echo $PPID'] });
+  assert.is(Number(parent.stdout.trim()), process.pid);
+});
+
+test('hostile arguments reach a real program byte for byte', async () => {
+  const hostile = ["it's", '"double"', '$(touch /tmp/phoenix-pwned)', '`id`', 'a;b', 'a && b', 'line1\nline2', '', ' lead and trail ', 'tab\there', 'back\\slash', '$HOME', '!event', '*', '~', '-n', 'ümlaut ☃', '\u00e9\u0301', "'", "\\'"];
+  const result = await query({ cmd: process.execPath, args: ['-e', 'process.stdout.write(JSON.stringify(process.argv.slice(1)))', ...hostile] });
+  assert.equal(JSON.parse(result.stdout), hostile);
+  assert.not.ok(fs.existsSync('/tmp/phoenix-pwned'));
+});
+
+test('a command without input gets no stdin: cat ends at once instead of waiting for its time limit', async () => {
+  const started = Date.now();
+  const result = await query({ cmd: 'cat', timeoutMs: 5000 });
+  assert.is(result.code, 0);
+  assert.is(result.stdout, '');
+  assert.ok(Date.now() - started < 2000, `cat took ${Date.now() - started} ms`);
+});
+
+test('a time limit ends the whole process tree: TERM, then KILL for what ignores it', async () => {
+  const pids = path.join(dir, 'tree-pids');
+  const script = `trap '' TERM; sleep 30 & echo $! > ${pids}; wait`;
+  const started = Date.now();
+  const result = await run({ cmd: 'bash', args: ['-c', script], timeoutMs: 300, allowFailure: true });
+  assert.is(result.code, 124);
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  const grandchild = Number(fs.readFileSync(pids, 'utf8').trim());
+  await new Promise((r) => setTimeout(r, 100));
+  let alive = true;
+  try {
+    process.kill(grandchild, 0);
+  } catch {
+    alive = false;
+  }
+  assert.not.ok(alive, `the grandchild ${grandchild} outlived the time limit`);
+});
+
+test('run contexts do not leak between work done at the same time', async () => {
+  const made = path.join(dir, 'made-for-real');
+  const planned = path.join(dir, 'only-planned');
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+  await Promise.all([
+    withRunContext({ dryRun: true, guest: '101' }, async () => {
+      await tick();
+      assert.ok(isDryRun());
+      await run({ cmd: 'touch', args: [planned] });
+    }),
+    withRunContext({ dryRun: false, guest: '102' }, async () => {
+      await tick();
+      assert.not.ok(isDryRun());
+      await run({ cmd: 'touch', args: [made] });
+    }),
+  ]);
+  assert.ok(fs.existsSync(made));
+  assert.not.ok(fs.existsSync(planned));
+  assert.not.ok(isDryRun(), 'outside both scopes the process context holds');
+});
+
+test('only the runner holds zx, and no module starts processes by itself', () => {
+  const offenders: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (entry.name.endsWith('.mts')) {
+        const text = fs.readFileSync(file, 'utf8');
+        const rel = path.relative(PROJECT_ROOT, file);
+        if (rel !== path.join('lib', 'runner.mts') && /(from|import\(|require\()\s*['"]zx(\/[a-z]+)?['"]|'zx\/core'/.test(text)) offenders.push(`${rel}: imports zx`);
+        if (/['"](node:)?child_process['"]/.test(text)) offenders.push(`${rel}: imports child_process`);
+      }
+    }
+  };
+  walk(path.join(PROJECT_ROOT, 'lib'));
+  walk(path.join(PROJECT_ROOT, 'scripts'));
+  assert.equal(offenders, []);
 });
 
 test('formatCommand quotes only what needs quoting', () => {
