@@ -18,7 +18,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PhoenixError } from './errors.mts';
-import { run, isDryRun, type CommandResult } from './runner.mts';
+import { run, type CommandResult } from './runner.mts';
+import { isDryRun } from './context.mts';
 import { debug, info } from './log.mts';
 import { writeFileAtomic } from './fs.mts';
 
@@ -161,17 +162,16 @@ function refuseWithoutSharedPassword(name: string, file: string, options: Resolv
 
 export interface RunScriptOptions extends ResolveOptions {
   env: Record<string, string>;
-  dryRun: boolean;
   /** Capture output instead of passing it through. */
   capture?: boolean;
 }
 
 /**
  * Run a script by its upstream name and return its exit status. A port is
- * dry-run aware, so in dry-run it runs with PHOENIX_DRY_RUN=true and
- * plans its own commands. A legacy bash script is not to be trusted with
- * dry-run (its flag covered only some commands), so in dry-run it is
- * printed, not run.
+ * dry-run aware: in a dry run (of the run context) it gets
+ * PHOENIX_DRY_RUN=true through `env` (childEnv) and plans its own commands.
+ * A legacy bash script is not to be trusted with dry-run (its flag covered
+ * only some commands), so in a dry run it is printed, not run.
  */
 export async function runScript(upstreamName: string, args: readonly string[], options: RunScriptOptions): Promise<CommandResult> {
   const script = resolveScript(upstreamName, options);
@@ -179,7 +179,7 @@ export async function runScript(upstreamName: string, args: readonly string[], o
   return run({
     cmd: script.command,
     args: [...script.prefix, ...args],
-    mutating: script.kind === 'legacy' && options.dryRun ? true : false,
+    mutating: script.kind === 'legacy' && isDryRun(),
     env: options.env,
     stdio: options.capture ? 'pipe' : 'inherit',
     allowFailure: true,

@@ -11,7 +11,6 @@
 // (PHOENIX_DRY_RUN, PHOENIX_RECORD, PHOENIX_COMMAND_TIMEOUT).
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { resolveOptions } from './env.mts';
 
 /** One command as the record keeps it (arguments masked, stdin by size only). */
 export interface RecordedCommand {
@@ -45,11 +44,26 @@ export interface RunContext {
 const store = new AsyncLocalStorage<RunContext>();
 let fromEnvironment: RunContext | undefined;
 
+/** The context a process starts with, from its environment (a parent Phoenix script passes its own on). */
+export function contextFromEnvironment(env: NodeJS.ProcessEnv = process.env): Omit<RunContext, 'recorder'> {
+  const dry = (env.PHOENIX_DRY_RUN ?? '').trim().toLowerCase();
+  const record = env.PHOENIX_RECORD?.trim() ? env.PHOENIX_RECORD : undefined;
+  const limit = Number(env.PHOENIX_COMMAND_TIMEOUT ?? '');
+  const seconds = env.PHOENIX_COMMAND_TIMEOUT?.trim() && Number.isFinite(limit) && limit >= 0 ? limit : 600;
+  return { dryRun: ['true', '1', 'yes'].includes(dry), recordFile: record, timeoutMs: seconds * 1000 };
+}
+
+/** The same settings as environment variables, for a child script (the inverse of contextFromEnvironment). */
+export function contextEnvironment(context: RunContext = runContext()): Record<string, string> {
+  return {
+    PHOENIX_DRY_RUN: String(context.dryRun),
+    PHOENIX_COMMAND_TIMEOUT: String(context.timeoutMs / 1000),
+    ...(context.recordFile !== undefined ? { PHOENIX_RECORD: context.recordFile } : {}),
+  };
+}
+
 function environmentContext(): RunContext {
-  if (!fromEnvironment) {
-    const options = resolveOptions();
-    fromEnvironment = { dryRun: options.dryRun, recordFile: options.recordFile, timeoutMs: options.commandTimeoutMs, recorder: { commands: [], spawned: 0 } };
-  }
+  fromEnvironment ??= { ...contextFromEnvironment(), recorder: { commands: [], spawned: 0 } };
   return fromEnvironment;
 }
 

@@ -2,8 +2,11 @@
 // so a reader finds each knob and its default in one place. Child scripts get
 // the same values back through `childEnv`, which is how an override given to
 // phoenix-cli reaches the managers it starts (the bash toolkit lost them).
+// Dry-run, the command record and the command time limit belong to the run
+// context (context.mts), which reads and passes on its own variables.
 
 import path from 'node:path';
+import { contextEnvironment } from './context.mts';
 
 export const DEFAULT_BASE_DIR = '/usr/local/phoenix_hypervisor';
 export const DEFAULT_LOG_FILE = '/var/log/phoenix_hypervisor.log';
@@ -13,8 +16,6 @@ export const DEFAULT_LOCK_FILE = '/run/phoenix.lock';
 export interface PhoenixOptions {
   /** Installation root: holds etc/ (manifests) and, for a legacy tree, bin/. */
   baseDir: string;
-  /** PHOENIX_DRY_RUN=true: print mutating commands instead of running them. */
-  dryRun: boolean;
   /** PHOENIX_DEBUG=true: log DEBUG lines (off by default, unlike the bash). */
   debug: boolean;
   /** MAIN_LOG_FILE: where every log line is appended. */
@@ -33,12 +34,8 @@ export interface PhoenixOptions {
    * migrating.
    */
   useLegacy: string[];
-  /** PHOENIX_RECORD: append every command (run or planned) as a JSON line. */
-  recordFile: string | undefined;
   /** Set by `make sync` and the tests: the pct/qm on PATH are the simulated host. */
   simulatedHost: string | undefined;
-  /** Default time limit for one external command, in milliseconds. */
-  commandTimeoutMs: number;
   /** PHOENIX_RESET_PORTAINER=true, set by `phoenix --reset-portainer`. */
   resetPortainer: boolean;
   /** How many independent guests may be worked on at once (PHOENIX_PARALLEL). */
@@ -78,7 +75,6 @@ export function resolveOptions(env: Env = process.env): PhoenixOptions {
   const baseDir = path.resolve(nonEmpty(env.PHOENIX_BASE_DIR) ?? DEFAULT_BASE_DIR);
   return {
     baseDir,
-    dryRun: isTrue(env.PHOENIX_DRY_RUN),
     debug: isTrue(env.PHOENIX_DEBUG),
     logFile: nonEmpty(env.MAIN_LOG_FILE) ?? DEFAULT_LOG_FILE,
     pveDir: nonEmpty(env.PHOENIX_PVE_DIR) ?? DEFAULT_PVE_DIR,
@@ -86,9 +82,7 @@ export function resolveOptions(env: Env = process.env): PhoenixOptions {
     lockWaitSeconds: seconds(env.PHOENIX_LOCK_WAIT, 0),
     legacyDir: nonEmpty(env.PHOENIX_LEGACY_DIR),
     useLegacy: (env.PHOENIX_USE_LEGACY ?? '').split(/[\s,]+/).filter(Boolean),
-    recordFile: nonEmpty(env.PHOENIX_RECORD),
     simulatedHost: nonEmpty(env.PHOENIX_SIM_STATE),
-    commandTimeoutMs: seconds(env.PHOENIX_COMMAND_TIMEOUT, 600) * 1000,
     resetPortainer: isTrue(env.PHOENIX_RESET_PORTAINER),
     parallel: Math.max(1, Math.floor(seconds(env.PHOENIX_PARALLEL, 4))),
     hostRoot: path.resolve(nonEmpty(env.PHOENIX_HOST_ROOT) ?? (nonEmpty(env.PHOENIX_SIM_STATE) ? path.join(env.PHOENIX_SIM_STATE as string, 'hostfs') : '/')),
@@ -122,19 +116,18 @@ export function childEnv(options: PhoenixOptions, extra: Env = {}, base: Env = p
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(base)) if (value !== undefined) env[key] = value;
   env.PHOENIX_BASE_DIR = options.baseDir;
-  env.PHOENIX_DRY_RUN = String(options.dryRun);
   env.PHOENIX_DEBUG = String(options.debug);
   env.MAIN_LOG_FILE = options.logFile;
   env.PHOENIX_PVE_DIR = options.pveDir;
   env.PHOENIX_LOCK_FILE = options.lockFile;
   env.PHOENIX_RESET_PORTAINER = String(options.resetPortainer);
   env.PHOENIX_PARALLEL = String(options.parallel);
-  env.PHOENIX_COMMAND_TIMEOUT = String(options.commandTimeoutMs / 1000);
   env.PHOENIX_LOCK_WAIT = String(options.lockWaitSeconds);
   if (options.simulatedHost !== undefined) env.PHOENIX_SIM_STATE = options.simulatedHost;
   if (options.legacyDir !== undefined) env.PHOENIX_LEGACY_DIR = options.legacyDir;
   if (options.useLegacy.length > 0) env.PHOENIX_USE_LEGACY = options.useLegacy.join(' ');
-  if (options.recordFile !== undefined) env.PHOENIX_RECORD = options.recordFile;
+  delete env.PHOENIX_RECORD;
+  Object.assign(env, contextEnvironment());
   if (options.hostRoot !== '/') env.PHOENIX_HOST_ROOT = options.hostRoot;
   env.PHOENIX_AGENT_TIMEOUT = String(options.agentTimeoutSeconds);
   env.PHOENIX_GUEST_TIMEOUT = String(options.guestTimeoutSeconds);

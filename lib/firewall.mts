@@ -22,7 +22,7 @@ import { PhoenixError } from './errors.mts';
 import { removeFile, writeFileAtomic, type WriteOutcome } from './fs.mts';
 import { debug, error, info, success, warn } from './log.mts';
 import { resolveOptions } from './env.mts';
-import { isDryRun } from './runner.mts';
+import { isDryRun } from './context.mts';
 import { firewallCompile, firewallRestart, nodeName } from './pve.mts';
 
 // ================================================================ rules

@@ -2,11 +2,12 @@
 // temporary file in the same directory, gets its mode (and owner) there, is
 // flushed, and only then is renamed over the target. A reader sees either the
 // old file or the new one; a private key is never briefly world-readable.
-// Writes honour dry-run like commands do, and report whether anything changed.
+// Writes honour the run context's dry-run (context.mts) like commands do, and
+// report whether anything changed.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { isDryRun } from './runner.mts';
+import { isDryRun } from './context.mts';
 import { info, debug } from './log.mts';
 
 export type WriteOutcome = 'created' | 'changed' | 'unchanged';

@@ -3,12 +3,17 @@
 // Lines go to stderr (stdout is for data) and are appended to the main log
 // file. Unlike the bash, colour is used only on a terminal and never written
 // to the file, DEBUG is off unless PHOENIX_DEBUG=true, and secrets are masked.
+// Colours come from chalk instances whose level this module decides (a
+// terminal and no NO_COLOR, else level 0, which returns text untouched), not
+// from chalk's own detection, so the plain output is the bash format byte for
+// byte and a test can switch colour on and off.
 // Masking happens here, at the writers, for every line: and once a script
 // has started, `guardProcessOutput` masks whatever else reaches stdout or
 // stderr (tables, summaries, usage), so no output path can bypass it.
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { Chalk, type ChalkInstance } from 'chalk';
 import { redact } from './redact.mts';
 
 export type Level = 'DEBUG' | 'INFO' | 'SUCCESS' | 'WARN' | 'ERROR' | 'FATAL';
@@ -17,26 +22,46 @@ export interface LogSettings {
   script: string;
   file: string | undefined;
   debug: boolean;
+  /** Colour the terminal lines; by default when stderr is a terminal and NO_COLOR is unset. */
   color: boolean;
   /** Where terminal output goes; tests swap it. */
   write: (line: string) => void;
 }
 
-const COLORS: Record<Level, string> = {
-  DEBUG: '\x1b[0;34m',
-  INFO: '\x1b[0;32m',
-  SUCCESS: '\x1b[0;32m',
-  WARN: '\x1b[1;33m',
-  ERROR: '\x1b[0;31m',
-  FATAL: '\x1b[0;31m',
+/** Colour only for a terminal, and never when NO_COLOR is set to anything but the empty string. */
+export function colourWanted(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  return Boolean(stream.isTTY) && !env.NO_COLOR;
+}
+
+// Level 1 is the 16 basic colours, all the bash toolkit ever used.
+const COLOURED = new Chalk({ level: 1 });
+const PLAIN = new Chalk({ level: 0 });
+
+/** A chalk that colours when `colour` is true and otherwise returns every text unchanged. */
+export function chalkWith(colour: boolean): ChalkInstance {
+  return colour ? COLOURED : PLAIN;
+}
+
+/** The chalk for text written to `stream` (a table on stdout, say), by the rule of colourWanted. */
+export function chalkFor(stream: { isTTY?: boolean } = process.stdout): ChalkInstance {
+  return chalkWith(colourWanted(stream));
+}
+
+// The bash toolkit's colours per level.
+const LEVEL_STYLES: Record<Level, (chalk: ChalkInstance) => ChalkInstance> = {
+  DEBUG: (chalk) => chalk.blue,
+  INFO: (chalk) => chalk.green,
+  SUCCESS: (chalk) => chalk.green,
+  WARN: (chalk) => chalk.bold.yellow,
+  ERROR: (chalk) => chalk.red,
+  FATAL: (chalk) => chalk.red,
 };
-const RESET = '\x1b[0m';
 
 const settings: LogSettings = {
   script: path.basename(process.argv[1] ?? 'phoenix'),
   file: undefined,
   debug: false,
-  color: Boolean(process.stderr.isTTY) && !process.env.NO_COLOR,
+  color: colourWanted(process.stderr),
   write: (line) => process.stderr.write(line),
 };
 
@@ -68,8 +93,12 @@ export function log(level: Level, message: string): void {
   if (level === 'DEBUG' && !settings.debug) return;
   // The whole line: the script name and anything a caller put around the message too.
   const line = redact(formatLine(level, message));
-  settings.write(settings.color ? `${COLORS[level]}${line}${RESET}\n` : `${line}\n`);
+  writeTerminal(level, line);
   appendToFile(line);
+}
+
+function writeTerminal(level: Level, line: string): void {
+  settings.write(`${LEVEL_STYLES[level](chalkWith(settings.color))(line)}\n`);
 }
 
 export const debug = (message: string): void => log('DEBUG', message);
@@ -92,7 +121,7 @@ function appendToFile(line: string): void {
     // The bash kept going when tee could not write; so do we, but say it once.
     fileBroken = true;
     const reason = err instanceof Error ? err.message : String(err);
-    settings.write(`${redact(formatLine('WARN', `cannot append to log file ${settings.file}: ${reason}; logging to stderr only`))}\n`);
+    writeTerminal('WARN', redact(formatLine('WARN', `cannot append to log file ${settings.file}: ${reason}; logging to stderr only`)));
   }
 }
 

@@ -1,40 +1,68 @@
-// How every Phoenix script starts and ends. A script hands its body to
-// `runMain` with its upstream name; runMain sets up logging and the runner
-// from the environment, and turns the outcome into the exit status the
-// bash original's callers expect. This is the only place that decides an
-// exit code, so no module calls process.exit.
+// How every Phoenix script starts and ends. A script hands `runMain` the
+// declaration of its command line (lib/args.mts) and its body; runMain sets
+// up logging from the environment, reads the arguments (printing the usage
+// for --help, refusing what the declaration refuses), runs the body in the
+// run context (lib/context.mts: dry-run from --dry-run or PHOENIX_DRY_RUN),
+// and turns the outcome into the exit status the bash original's callers
+// expect. This is the only place that decides an exit code, so no module
+// calls process.exit.
 
 import { resolveOptions, type PhoenixOptions } from './env.mts';
 import { configureLog, error, guardProcessOutput, info } from './log.mts';
-import { configureRunner } from './runner.mts';
+import { isDryRun, withRunContext } from './context.mts';
 import { exitCodeFor, PhoenixError, UsageError } from './errors.mts';
 import { acquireHostLock, type HeldLock } from './lock.mts';
+import { parseArgs, type ArgSpec, type ParsedArgs } from './args.mts';
 
 export interface ScriptContext {
   /** The upstream name the script logs under, e.g. `lxc-manager.sh`. */
   name: string;
   options: PhoenixOptions;
-  argv: string[];
 }
 
-export function scriptContext(name: string, argv = process.argv.slice(2), env = process.env): ScriptContext {
+export function scriptContext(name: string, env = process.env): ScriptContext {
   const options = resolveOptions(env);
   // From here on nothing the script prints can show a registered secret.
   guardProcessOutput();
   configureLog({ script: name, file: options.logFile, debug: options.debug });
-  configureRunner({ dryRun: options.dryRun, recordFile: options.recordFile, timeoutMs: options.commandTimeoutMs });
-  return { name, options, argv };
+  return { name, options };
 }
 
-export type ScriptBody = (context: ScriptContext) => Promise<number | void>;
+export type ScriptBody<S extends ArgSpec> = (args: ParsedArgs<S>, context: ScriptContext) => Promise<number | void>;
 
-export function runMain(name: string, body: ScriptBody): Promise<number> {
-  const context = scriptContext(name);
+/**
+ * Run a script: `spec` declares its command line, `body` does the work
+ * with the arguments read. The form with a bare name reads no arguments at
+ * all; it is for test drivers, never for a script under scripts/.
+ */
+export function runMain<const S extends ArgSpec>(spec: S, body: ScriptBody<S>): Promise<number>;
+export function runMain(name: string, body: (context: ScriptContext) => Promise<number | void>): Promise<number>;
+export function runMain(specOrName: ArgSpec | string, body: ScriptBody<ArgSpec> | ((context: ScriptContext) => Promise<number | void>)): Promise<number> {
+  const spec = typeof specOrName === 'string' ? undefined : specOrName;
+  const context = scriptContext(spec?.name ?? (specOrName as string));
   const finish = (code: number) => {
     process.exitCode = code;
     return code;
   };
-  return body(context).then(
+  const start = async (): Promise<number | void> => {
+    if (!spec) return (body as (context: ScriptContext) => Promise<number | void>)(context);
+    const argv = process.argv.slice(2);
+    let parsed;
+    try {
+      parsed = parseArgs(spec, argv);
+    } catch (err) {
+      // A bare `phoenix`: the operator most likely wants the usage, as the bash printed it.
+      if (err instanceof UsageError && spec.usageWhenEmpty && argv.every((word) => word.startsWith('-'))) process.stderr.write(spec.usage);
+      throw err;
+    }
+    if (parsed.help) {
+      process.stdout.write(spec.usage);
+      return 0;
+    }
+    const args = parsed;
+    return withRunContext({ dryRun: args.dryRun || isDryRun() }, () => (body as ScriptBody<ArgSpec>)(args, context));
+  };
+  return start().then(
     (code) => finish(code ?? 0),
     (err: unknown) => {
       reportError(err);
@@ -63,7 +91,7 @@ export function reportError(err: unknown): void {
  * take it; child scripts inherit the parent's hold through PHOENIX_LOCK_TOKEN.
  */
 export async function withHostLock<T>(context: ScriptContext, fn: (lock: HeldLock | undefined) => Promise<T>): Promise<T> {
-  if (context.options.dryRun) return fn(undefined);
+  if (isDryRun()) return fn(undefined);
   const lock = await acquireHostLock(context.options.lockFile, {
     waitSeconds: context.options.lockWaitSeconds,
     script: context.name,
@@ -74,27 +102,4 @@ export async function withHostLock<T>(context: ScriptContext, fn: (lock: HeldLoc
   } finally {
     lock.release();
   }
-}
-
-/**
- * The standard flags: `--dry-run` switches the runner to dry-run,
- * `--help`/`-h` prints the usage. Other words go to `positional` when the
- * script takes some, and are an error otherwise. Returns false when the
- * usage was printed and the script should end there.
- */
-export function takeStandardFlags(context: ScriptContext, usage: string, positional?: string[]): boolean {
-  for (const arg of context.argv) {
-    if (arg === '--dry-run') {
-      context.options.dryRun = true;
-      configureRunner({ dryRun: true });
-    } else if (arg === '-h' || arg === '--help') {
-      process.stdout.write(usage);
-      return false;
-    } else if (positional && !arg.startsWith('-')) {
-      positional.push(arg);
-    } else {
-      throw new UsageError(`unknown ${positional ? 'option' : 'argument'} '${arg}'`, { hint: usage.split('\n')[0] });
-    }
-  }
-  return true;
 }

@@ -5,6 +5,7 @@
 // `--dry-run` prints.
 
 import { UsageError } from './errors.mts';
+import { defineArgs, parseArgs, type CommandSpec, type ParsedArgs } from './args.mts';
 import { resolveOrder, waves, bootOrder, assertKnown, type Graph, type GuestKind } from './graph.mts';
 
 export const VERBS = ['setup', 'create', 'converge', 'delete', 'start', 'stop', 'restart', 'status', 'sync', 'health-check', 'swarm', 'LetsGo'] as const;
@@ -14,44 +15,6 @@ export const MANAGER: Record<GuestKind, string> = {
   lxc: 'managers/lxc-manager.sh',
   vm: 'managers/vm-manager.sh',
 };
-
-export interface CliArgs {
-  verb: Verb | undefined;
-  targets: string[];
-  dryRun: boolean;
-  resetPortainer: boolean;
-  help: boolean;
-}
-
-/**
- * Read phoenix-cli's arguments the way the bash did: `--dry-run` and
- * `--reset-portainer` may appear anywhere; `--help` first; then the verb
- * and its targets. Unknown verbs are usage errors.
- */
-export function parseCliArgs(argv: readonly string[]): CliArgs {
-  const rest: string[] = [];
-  let dryRun = false;
-  let resetPortainer = false;
-  let help = false;
-  for (const arg of argv) {
-    if (arg === '--dry-run') dryRun = true;
-    else if (arg === '--reset-portainer') resetPortainer = true;
-    else if ((arg === '--help' || arg === '-h') && rest.length === 0) help = true;
-    else rest.push(arg);
-  }
-  if (help) return { verb: undefined, targets: [], dryRun, resetPortainer, help };
-  const [verb, ...targets] = rest;
-  if (verb === undefined) throw new UsageError('no verb given', { hint: 'see phoenix --help' });
-  if (!(VERBS as readonly string[]).includes(verb)) throw new UsageError(`Invalid verb '${verb}'.`, { hint: `valid verbs: ${VERBS.join(' ')}` });
-  const typed = verb as Verb;
-  if (typed !== 'LetsGo' && typed !== 'setup' && targets.length === 0) {
-    throw new UsageError(`Verb '${typed}' requires at least one target.`, { hint: 'see phoenix --help' });
-  }
-  if (typed === 'LetsGo' && targets.length > 0) {
-    throw new UsageError(`LetsGo takes no targets; it builds every guest in the manifests (got: ${targets.join(' ')})`);
-  }
-  return { verb: typed, targets, dryRun, resetPortainer, help };
-}
 
 export function usage(): string {
   return `Usage: phoenix <verb> [targets...] [--dry-run] [--reset-portainer]
@@ -81,6 +44,55 @@ Environment: PHOENIX_BASE_DIR, HYPERVISOR_CONFIG_FILE, LXC_CONFIG_FILE,
 VM_CONFIG_FILE, PHOENIX_DEBUG, PHOENIX_LEGACY_DIR, PHOENIX_PARALLEL, MAIN_LOG_FILE.
 See docs/ for the rest.
 `;
+}
+
+const targets = { positionals: [{ name: 'targets', variadic: true, missing: (verb: string | undefined) => `Verb '${verb}' requires at least one target.` }] } as const;
+
+/**
+ * phoenix-cli's command line, as the bash read it: `--dry-run` and
+ * `--reset-portainer` anywhere, then the verb and its targets. The words of
+ * `swarm` and `setup` go on untouched to the manager that declares them.
+ */
+export const CLI_ARGS = defineArgs({
+  name: 'phoenix-cli',
+  usage: usage(),
+  dryRun: true,
+  flags: { 'reset-portainer': { type: 'boolean' } },
+  commands: {
+    setup: { forward: true },
+    create: targets,
+    converge: targets,
+    delete: targets,
+    start: targets,
+    stop: targets,
+    restart: targets,
+    status: targets,
+    sync: targets,
+    'health-check': targets,
+    swarm: { ...targets, forward: true },
+    LetsGo: { tooMany: (words: readonly string[]) => `LetsGo takes no targets; it builds every guest in the manifests (got: ${words.join(' ')})` },
+  } satisfies Record<Verb, CommandSpec>,
+  invalidCommand: (verb) => (verb === undefined ? 'no verb given' : `Invalid verb '${verb}'.`),
+  usageWhenEmpty: true,
+});
+
+export interface CliArgs {
+  verb: Verb | undefined;
+  targets: string[];
+  dryRun: boolean;
+  resetPortainer: boolean;
+  help: boolean;
+}
+
+/** The declared command line as phoenix-cli works with it. */
+export function cliArgs(args: ParsedArgs<typeof CLI_ARGS>): CliArgs {
+  return { verb: args.command, targets: args.operands, dryRun: args.dryRun, resetPortainer: args.flags['reset-portainer'], help: false };
+}
+
+export function parseCliArgs(argv: readonly string[]): CliArgs {
+  const parsed = parseArgs(CLI_ARGS, argv);
+  if (parsed.help) return { verb: undefined, targets: [], dryRun: false, resetPortainer: false, help: true };
+  return cliArgs(parsed);
 }
 
 export interface Step {

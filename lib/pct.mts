@@ -2,11 +2,16 @@
 // marked so dry-run still answers them; every other call is a change.
 // Wrappers are thin on purpose: they run exactly one pct command each, and
 // idempotent helpers (ensureRunning, ensureStopped) say so in their name.
+// They are the only way Phoenix calls pct (test/layers.test.mts fails on a
+// `pct` command built anywhere else), so every pct call is classified here.
 
-import { run, query, type CommandResult } from './runner.mts';
+import { run, query, type CommandResult, type CommandSpec } from './runner.mts';
 import { toPveArgs, parseConfigLines, parseSnapshotList, type OptionMap, type PveConfig } from './pve-args.mts';
 
 export type GuestStatus = 'running' | 'stopped' | 'absent';
+
+/** How one call is run, where a caller needs more than the defaults. */
+export type CallOptions = Pick<CommandSpec, 'allowFailure' | 'timeoutMs' | 'retry'>;
 
 const PCT = 'pct';
 const NOT_FOUND = /does not exist|no such container|not found/i;
@@ -21,12 +26,32 @@ export async function status(ctid: string): Promise<GuestStatus> {
   return /status:\s*running/.test(result.stdout) ? 'running' : 'stopped';
 }
 
+/**
+ * One `pct status`, for callers that only need to know whether the
+ * container runs now: a container that is absent or that pct cannot answer
+ * for counts as not running.
+ */
+export async function isRunning(ctid: string): Promise<boolean> {
+  const result = await query({ cmd: PCT, args: ['status', ctid], allowFailure: true, quiet: true });
+  return result.code === 0 && /status: running/.test(result.stdout);
+}
+
 export async function exists(ctid: string): Promise<boolean> {
   return (await status(ctid)) !== 'absent';
 }
 
 export async function config(ctid: string): Promise<PveConfig> {
   const result = await query({ cmd: PCT, args: ['config', ctid], quiet: true });
+  return parseConfigLines(result.stdout);
+}
+
+/** The container's config, or undefined when it does not exist; any other failure throws with pct's own words. */
+export async function configIfExists(ctid: string): Promise<PveConfig | undefined> {
+  let result = await query({ cmd: PCT, args: ['config', ctid], allowFailure: true, quiet: true });
+  if (result.code !== 0) {
+    if (NOT_FOUND.test(result.stderr)) return undefined;
+    result = await query({ cmd: PCT, args: ['config', ctid] });
+  }
   return parseConfigLines(result.stdout);
 }
 
@@ -50,20 +75,21 @@ export async function list(): Promise<ListedContainer[]> {
     .map((cols) => ({ vmid: cols[0] as string, status: cols[1] as string, name: cols[cols.length - 1] as string }));
 }
 
-export function create(ctid: string, ostemplate: string, options: OptionMap = {}): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['create', ctid, ostemplate, ...toPveArgs(options)] });
+export function create(ctid: string, ostemplate: string, options: OptionMap = {}, call: CallOptions = {}): Promise<CommandResult> {
+  return run({ cmd: PCT, args: ['create', ctid, ostemplate, ...toPveArgs(options)], ...call });
 }
 
 export function clone(source: string, ctid: string, options: OptionMap = {}): Promise<CommandResult> {
   return run({ cmd: PCT, args: ['clone', source, ctid, ...toPveArgs(options)] });
 }
 
-export function set(ctid: string, options: OptionMap): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['set', ctid, ...toPveArgs(options)] });
+/** One `pct set`: the options given, and the keys in `remove` deleted (`--delete a,b`) in the same call. */
+export function set(ctid: string, options: OptionMap, remove: readonly string[] = []): Promise<CommandResult> {
+  return run({ cmd: PCT, args: ['set', ctid, ...toPveArgs(options), ...(remove.length > 0 ? ['--delete', remove.join(',')] : [])] });
 }
 
-export function start(ctid: string): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['start', ctid] });
+export function start(ctid: string, call: CallOptions = {}): Promise<CommandResult> {
+  return run({ cmd: PCT, args: ['start', ctid], ...call });
 }
 
 export function stop(ctid: string): Promise<CommandResult> {
@@ -91,12 +117,12 @@ export function template(ctid: string): Promise<CommandResult> {
   return run({ cmd: PCT, args: ['template', ctid] });
 }
 
-export function resize(ctid: string, disk: string, size: string): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['resize', ctid, disk, size] });
+export function resize(ctid: string, disk: string, size: string, call: CallOptions = {}): Promise<CommandResult> {
+  return run({ cmd: PCT, args: ['resize', ctid, disk, size], ...call });
 }
 
-export function snapshot(ctid: string, name: string, description?: string): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['snapshot', ctid, name, ...toPveArgs({ description })] });
+export function snapshot(ctid: string, name: string, description?: string, call: CallOptions = {}): Promise<CommandResult> {
+  return run({ cmd: PCT, args: ['snapshot', ctid, name, ...toPveArgs({ description })], ...call });
 }
 
 export async function listSnapshots(ctid: string): Promise<string[]> {
@@ -127,6 +153,8 @@ export interface ExecOptions {
   timeoutMs?: number;
   quiet?: boolean;
   secrets?: readonly string[];
+  /** 'inherit' passes the command's output through, line by line and masked (a legacy script run inside). */
+  stdio?: 'pipe' | 'inherit';
 }
 
 export function exec(ctid: string, argv: readonly string[], options: ExecOptions = {}): Promise<CommandResult> {
@@ -139,6 +167,7 @@ export function exec(ctid: string, argv: readonly string[], options: ExecOptions
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     ...(options.quiet === undefined ? {} : { quiet: options.quiet }),
     ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
+    ...(options.stdio === undefined ? {} : { stdio: options.stdio }),
   });
 }
 

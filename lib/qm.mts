@@ -2,11 +2,13 @@
 // Guest commands are polled to completion: `qm guest exec` gives up waiting
 // after its timeout and then prints only a pid, which the bash toolkit read
 // as success. Here a command that has not exited is never a success.
+// These wrappers are the only way Phoenix calls qm (test/layers.test.mts
+// fails on a `qm` command built anywhere else).
 
 import { run, query, sleep, type CommandResult } from './runner.mts';
 import { toPveArgs, parseConfigLines, parseSnapshotList, type OptionMap, type PveConfig } from './pve-args.mts';
 import { CommandError, PhoenixError } from './errors.mts';
-import type { GuestStatus } from './pct.mts';
+import type { CallOptions, GuestStatus } from './pct.mts';
 
 const QM = 'qm';
 const NOT_FOUND = /does not exist|no such vm|not found/i;
@@ -30,16 +32,26 @@ export async function config(vmid: string): Promise<PveConfig> {
   return parseConfigLines(result.stdout);
 }
 
+/** The VM's config, or undefined when it does not exist; any other failure throws with qm's own words. */
+export async function configIfExists(vmid: string): Promise<PveConfig | undefined> {
+  let result = await query({ cmd: QM, args: ['config', vmid], allowFailure: true, quiet: true });
+  if (result.code !== 0) {
+    if (NOT_FOUND.test(result.stderr)) return undefined;
+    result = await query({ cmd: QM, args: ['config', vmid] });
+  }
+  return parseConfigLines(result.stdout);
+}
+
 export async function isTemplate(vmid: string): Promise<boolean> {
   return (await config(vmid)).values.template === '1';
 }
 
-export function create(vmid: string, options: OptionMap = {}): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['create', vmid, ...toPveArgs(options)] });
+export function create(vmid: string, options: OptionMap = {}, call: CallOptions = {}): Promise<CommandResult> {
+  return run({ cmd: QM, args: ['create', vmid, ...toPveArgs(options)], ...call });
 }
 
-export function clone(source: string, vmid: string, options: OptionMap = {}): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['clone', source, vmid, ...toPveArgs(options)] });
+export function clone(source: string, vmid: string, options: OptionMap = {}, call: CallOptions = {}): Promise<CommandResult> {
+  return run({ cmd: QM, args: ['clone', source, vmid, ...toPveArgs(options)], ...call });
 }
 
 export function set(vmid: string, options: OptionMap): Promise<CommandResult> {
@@ -50,12 +62,18 @@ export function start(vmid: string): Promise<CommandResult> {
   return run({ cmd: QM, args: ['start', vmid] });
 }
 
-export function stop(vmid: string): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['stop', vmid] });
+export function stop(vmid: string, call: CallOptions = {}): Promise<CommandResult> {
+  return run({ cmd: QM, args: ['stop', vmid], ...call });
 }
 
-export function shutdown(vmid: string, timeoutSeconds?: number): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['shutdown', vmid, ...toPveArgs({ timeout: timeoutSeconds })] });
+/** Ask the guest to shut down; with `forceStop`, Proxmox stops it when it has not after `timeoutSeconds`. */
+export function shutdown(vmid: string, timeoutSeconds?: number, options: { forceStop?: boolean } = {}, call: CallOptions = {}): Promise<CommandResult> {
+  return run({ cmd: QM, args: ['shutdown', vmid, ...toPveArgs({ timeout: timeoutSeconds, forceStop: options.forceStop })], ...call });
+}
+
+/** Write the VM's cloud-init settings into its cloud-init drive again. */
+export function cloudinitUpdate(vmid: string): Promise<CommandResult> {
+  return run({ cmd: QM, args: ['cloudinit', 'update', vmid] });
 }
 
 export function destroy(vmid: string, options: { purge?: boolean; unreferencedDisks?: boolean } = {}): Promise<CommandResult> {

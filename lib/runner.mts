@@ -19,15 +19,9 @@ import { createRequire } from 'node:module';
 import { CommandError, PhoenixError } from './errors.mts';
 import { debug, info, logSettings } from './log.mts';
 import { redact, addSecret, StreamRedactor } from './redact.mts';
-import { runContext, setProcessContext, type RecordedCommand } from './context.mts';
+import { runContext, type RecordedCommand } from './context.mts';
 
 export type { RecordedCommand } from './context.mts';
-export { isDryRun } from './context.mts';
-
-/** @deprecated the run context replaces it: `withRunContext` in scripts, `setProcessContext` in tests. */
-export function configureRunner(update: { dryRun?: boolean; recordFile?: string; timeoutMs?: number }): void {
-  setProcessContext(update);
-}
 
 export interface CommandSpec {
   cmd: string;

@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { outputFileSync, readJsonSync } from 'fs-extra/esm';
 import AjvModule from 'ajv';
 import standaloneModule from 'ajv/dist/standalone/index.js';
 
@@ -52,7 +53,7 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export function readSchemas(dir: string = SCHEMA_DIR): Record<keyof typeof SCHEMA_FILES, Record<string, Json>> {
   const out: Record<string, Record<string, Json>> = {};
   for (const [name, file] of Object.entries(SCHEMA_FILES)) {
-    out[name] = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Record<string, Json>;
+    out[name] = readJsonSync(path.join(dir, file)) as Record<string, Json>;
   }
   return out as Record<keyof typeof SCHEMA_FILES, Record<string, Json>>;
 }
@@ -141,8 +142,7 @@ function main(argv: string[]): number {
     process.stderr.write(`stale in ${path.relative(process.cwd(), GENERATED_DIR)}: ${stale.join(', ')}; run node lib/schema-build.mjs\n`);
     return 1;
   }
-  fs.mkdirSync(GENERATED_DIR, { recursive: true });
-  for (const [file, source] of buildValidatorSources()) fs.writeFileSync(path.join(GENERATED_DIR, file), source);
+  for (const [file, source] of buildValidatorSources()) outputFileSync(path.join(GENERATED_DIR, file), source);
   process.stderr.write(`wrote ${path.relative(process.cwd(), GENERATED_DIR)}/*.cjs\n`);
   return 0;
 }

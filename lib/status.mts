@@ -2,6 +2,8 @@
 // depend on what exists already. The queries are read-only and run in
 // parallel: one pct/qm call per guest.
 
+import type { ChalkInstance } from 'chalk';
+import { chalkFor } from './log.mts';
 import * as pct from './pct.mts';
 import * as qm from './qm.mts';
 import type { Graph } from './graph.mts';
@@ -19,14 +21,30 @@ export async function guestStates(graph: Graph, ids: readonly string[]): Promise
   return new Map(entries);
 }
 
-export function formatStatusTable(graph: Graph, config: PhoenixConfig, ids: readonly string[], states: ReadonlyMap<string, GuestStatus>): string {
-  const rows = [['ID', 'KIND', 'NAME', 'STATE']];
-  for (const id of ids) {
+type ShownState = GuestStatus | 'template';
+
+const STATE_STYLES: Record<ShownState, (chalk: ChalkInstance) => ChalkInstance> = {
+  running: (chalk) => chalk.green,
+  stopped: (chalk) => chalk.yellow,
+  absent: (chalk) => chalk.red,
+  template: (chalk) => chalk.blue,
+};
+
+/**
+ * The table `phoenix status` and the managers' `status` print on stdout.
+ * Colour (the header in bold, each state in its own colour) only when
+ * `chalk` colours: by default when stdout is a terminal and NO_COLOR is unset.
+ */
+export function formatStatusTable(graph: Graph, config: PhoenixConfig, ids: readonly string[], states: ReadonlyMap<string, GuestStatus>, chalk: ChalkInstance = chalkFor(process.stdout)): string {
+  const rows = ids.map((id) => {
     const node = graph.get(id);
-    const name = config.guest(id)?.config.name ?? '';
     const state = states.get(id) ?? 'absent';
-    rows.push([id, node?.kind ?? '?', String(name), node?.isTemplate && state !== 'absent' ? 'template' : state]);
-  }
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length)));
-  return rows.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col] ?? 0))).join('  ')).join('\n') + '\n';
+    const shown: ShownState = node?.isTemplate && state !== 'absent' ? 'template' : state;
+    return { cells: [id, node?.kind ?? '?', String(config.guest(id)?.config.name ?? '')], state: shown };
+  });
+  const head = ['ID', 'KIND', 'NAME'];
+  const widths = head.map((title, col) => Math.max(title.length, ...rows.map((row) => row.cells[col]!.length)));
+  // Cells are padded before they are coloured: escape codes take no room on screen.
+  const line = (cells: string[], last: string): string => [...cells.map((cell, col) => cell.padEnd(widths[col]!)), last].join('  ');
+  return [chalk.bold(line(head, 'STATE')), ...rows.map((row) => line(row.cells, STATE_STYLES[row.state](chalk)(row.state)))].join('\n') + '\n';
 }

@@ -6,7 +6,9 @@
 // Deploying the files into the gateway CT is the job of its application
 // script (phoenix_hypervisor_lxc_101.sh) and of sync all.
 
-import { runMain, takeStandardFlags, withHostLock } from '../lib/main.mts';
+import { runMain, withHostLock } from '../lib/main.mts';
+import { defineArgs } from '../lib/args.mts';
+import { isDryRun } from '../lib/context.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
 import { planGatewayFiles, writeGatewayFiles } from '../lib/gateway/nginx.mts';
 import { info, success } from '../lib/log.mts';
@@ -24,9 +26,9 @@ passthrough or mtls). When nginx is installed, the files are checked with
   --dry-run   print what would change, change nothing
 `;
 
-await runMain('generate_nginx_gateway_config.sh', async (context) => {
-  if (!takeStandardFlags(context, USAGE)) return 0;
+const ARGS = defineArgs({ name: 'generate_nginx_gateway_config.sh', usage: USAGE, dryRun: true });
 
+await runMain(ARGS, async (_args, context) => {
   const config = loadConfig(resolveConfigPaths());
   const plan = planGatewayFiles(config, context.options.baseDir, context.options.hostRoot);
   info(`Generating the Nginx gateway configuration (mode ${plan.model.mode}, Traefik at ${plan.model.traefikAddress})...`);
@@ -35,6 +37,6 @@ await runMain('generate_nginx_gateway_config.sh', async (context) => {
     return 0;
   }
   await withHostLock(context, () => writeGatewayFiles(plan));
-  success(`Nginx gateway configuration ${context.options.dryRun ? 'planned' : 'written'}: ${plan.pending.map((file) => file.relative).join(', ')}`);
+  success(`Nginx gateway configuration ${isDryRun() ? 'planned' : 'written'}: ${plan.pending.map((file) => file.relative).join(', ')}`);
   return 0;
 });

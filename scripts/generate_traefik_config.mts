@@ -15,7 +15,9 @@
 // (phoenix_hypervisor_lxc_102.sh) and of sync all.
 
 import path from 'node:path';
-import { runMain, takeStandardFlags, withHostLock } from '../lib/main.mts';
+import { runMain, withHostLock } from '../lib/main.mts';
+import { defineArgs } from '../lib/args.mts';
+import { isDryRun } from '../lib/context.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
 import { DYNAMIC_RELATIVE, renderTraefikDynamic, traefikCt } from '../lib/gateway/traefik.mts';
 import { STATIC_RELATIVE, renderTraefikStatic } from '../lib/gateway/traefik-static.mts';
@@ -33,9 +35,9 @@ Writes Traefik's configuration from the manifests:
   --dry-run   print what would change, change nothing
 `;
 
-await runMain('generate_traefik_config.sh', async (context) => {
-  if (!takeStandardFlags(context, USAGE)) return 0;
+const ARGS = defineArgs({ name: 'generate_traefik_config.sh', usage: USAGE, dryRun: true });
 
+await runMain(ARGS, async (_args, context) => {
   const config = loadConfig(resolveConfigPaths());
   info('Generating the Traefik configuration...');
   const { text, model } = await renderTraefikDynamic(config);
@@ -58,7 +60,7 @@ await runMain('generate_traefik_config.sh', async (context) => {
   targets.forEach((target, i) => {
     const file = path.join(context.options.baseDir, target.relative);
     if (outcomes[i] === 'unchanged') success(`Traefik ${target.what} unchanged at ${file}`);
-    else success(`Traefik ${target.what} ${context.options.dryRun ? 'planned' : 'generated'} at ${file}`);
+    else success(`Traefik ${target.what} ${isDryRun() ? 'planned' : 'generated'} at ${file}`);
   });
   return 0;
 });

@@ -5,37 +5,23 @@
 // the bash original otherwise.
 
 import { runMain, withHostLock, reportError, type ScriptContext } from '../lib/main.mts';
-import { parseCliArgs, usage, planGuestVerb, planLetsGo, type Phase, type Step } from '../lib/orchestrator.mts';
+import { CLI_ARGS, cliArgs, planGuestVerb, planLetsGo, type Phase, type Step } from '../lib/orchestrator.mts';
 import { executePhases } from '../lib/executor.mts';
 import { resolveConfigPaths, configPathsEnv, loadConfig, type PhoenixConfig } from '../lib/config.mts';
 import { guestGraph, allGuestIds } from '../lib/guests.mts';
 import { runScript, resolveScript } from '../lib/bridge.mts';
 import { childEnv } from '../lib/env.mts';
-import { configureRunner, recordedCommands } from '../lib/runner.mts';
+import { isDryRun } from '../lib/context.mts';
+import { recordedCommands } from '../lib/runner.mts';
 import { info, warn } from '../lib/log.mts';
 import { UsageError, PhoenixError, exitCodeFor } from '../lib/errors.mts';
 import { guestStates, formatStatusTable } from '../lib/status.mts';
 import { assertKnown, resolveOrder, type Graph } from '../lib/graph.mts';
 
-await runMain('phoenix-cli', async (context) => {
-  let args;
-  try {
-    args = parseCliArgs(context.argv);
-  } catch (err) {
-    // Without any verb the operator most likely wants the usage, as the bash printed it.
-    if (context.argv.filter((a) => !a.startsWith('--')).length === 0) process.stderr.write(usage());
-    throw err;
-  }
-  if (args.help) {
-    process.stdout.write(usage());
-    return 0;
-  }
+await runMain(CLI_ARGS, async (parsed, context) => {
+  const args = cliArgs(parsed);
   const { options } = context;
-  if (args.dryRun) {
-    options.dryRun = true;
-    configureRunner({ dryRun: true });
-    info('--- DRY RUN MODE ENABLED ---');
-  }
+  if (isDryRun()) info('--- DRY RUN MODE ENABLED ---');
   if (args.resetPortainer) {
     options.resetPortainer = true;
     info('--- PORTAINER RESET FLAG DETECTED ---');
@@ -54,7 +40,7 @@ await runMain('phoenix-cli', async (context) => {
   const runStep = async (step: Step): Promise<number> => {
     const env = childEnv(options, { ...configPathsEnv(paths), PHOENIX_LOCK_TOKEN: lockToken });
     try {
-      const result = await runScript(step.script, step.args, { legacyDir: options.legacyDir, useLegacy: options.useLegacy, env, dryRun: options.dryRun });
+      const result = await runScript(step.script, step.args, { legacyDir: options.legacyDir, useLegacy: options.useLegacy, env });
       return result.code;
     } catch (err) {
       reportError(err);
@@ -73,7 +59,7 @@ await runMain('phoenix-cli', async (context) => {
       concurrency: options.parallel,
       exclusive: (step) => isLegacy(step, context),
     });
-    if (options.dryRun) {
+    if (isDryRun()) {
       const planned = recordedCommands().filter((c) => c.skipped).length;
       info(`dry run finished: nothing was changed${planned ? `; ${planned} command${planned === 1 ? '' : 's'} would have run` : ''}`);
     }

@@ -5,11 +5,10 @@
 //
 //   phoenix-dropins --legacy-dir /usr/local/phoenix_hypervisor [--uninstall] [--dry-run] [script...]
 
-import minimist from 'minimist';
 import { runMain } from '../lib/main.mts';
+import { defineArgs } from '../lib/args.mts';
 import { installDropIns, portedScripts } from '../lib/bridge.mts';
 import { UsageError } from '../lib/errors.mts';
-import { configureRunner } from '../lib/runner.mts';
 import { info } from '../lib/log.mts';
 
 const HELP = `Usage: phoenix-dropins --legacy-dir DIR [--uninstall] [--dry-run] [--list] [script...]
@@ -20,21 +19,23 @@ names, every ported script is installed. --uninstall puts the originals back.
 Scripts are named as under the bash tree's bin/, e.g. managers/lxc-manager.sh.
 `;
 
-await runMain('phoenix-dropins', async ({ argv, options }) => {
-  const args = minimist(argv, { boolean: ['uninstall', 'dry-run', 'help', 'list'], string: ['legacy-dir'] });
-  if (args.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (args.list) {
+const ARGS = defineArgs({
+  name: 'phoenix-dropins',
+  usage: HELP,
+  dryRun: true,
+  flags: { 'legacy-dir': { type: 'string', needs: 'a directory' }, uninstall: { type: 'boolean' }, list: { type: 'boolean' } },
+  positionals: [{ name: 'scripts', variadic: true, optional: true }],
+});
+
+await runMain(ARGS, async (args, { options }) => {
+  if (args.flags.list) {
     process.stdout.write(`${portedScripts().join('\n')}\n`);
     return 0;
   }
-  const legacyDir = (args['legacy-dir'] as string | undefined) || options.legacyDir;
+  const legacyDir = args.flags['legacy-dir'] ?? options.legacyDir;
   if (!legacyDir) throw new UsageError('no legacy tree given', { hint: 'pass --legacy-dir DIR or set PHOENIX_LEGACY_DIR' });
-  if (args['dry-run']) configureRunner({ dryRun: true });
-  const names = args._.map(String);
-  const results = installDropIns(legacyDir, names.length ? names : undefined, Boolean(args.uninstall));
+  const names = args.positional.scripts;
+  const results = installDropIns(legacyDir, names.length ? names : undefined, args.flags.uninstall);
   for (const r of results) info(`${r.name}: ${r.outcome}`);
   return 0;
 });

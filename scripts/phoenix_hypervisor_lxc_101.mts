@@ -7,7 +7,8 @@
 import { runMain, withHostLock } from '../lib/main.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
 import { deployGateway } from '../lib/gateway/nginx-app.mts';
-import { parseAppArgs } from '../lib/gateway/guest.mts';
+import { appScriptArgs } from '../lib/gateway/guest.mts';
+import { isDryRun } from '../lib/context.mts';
 import { info, success } from '../lib/log.mts';
 
 const USAGE = `Usage: phoenix_hypervisor_lxc_101.sh <CTID> [--dry-run]
@@ -21,14 +22,13 @@ nothing.
   --dry-run   print what would change, change nothing
 `;
 
-await runMain('phoenix_hypervisor_lxc_101.sh', async (context) => {
-  const args = parseAppArgs(context, USAGE);
-  if (!args) return 0;
+await runMain(appScriptArgs('phoenix_hypervisor_lxc_101.sh', USAGE), async (args, context) => {
+  const { ctid } = args.positional;
   const config = loadConfig(resolveConfigPaths());
-  info(`Configuring the Nginx gateway in CT ${args.ctid}...`);
-  const result = await withHostLock(context, () => deployGateway(args.ctid, { config, options: context.options }));
-  if (result.changes.length === 0) success(`Nginx gateway in CT ${args.ctid} unchanged: nothing to do`);
-  else if (context.options.dryRun) info(`DRY-RUN: ${result.changes.length} change(s) planned in CT ${args.ctid}: ${result.changes.join('; ')}`);
-  else success(`Nginx gateway in CT ${args.ctid} configured: ${result.changes.join('; ')}`);
+  info(`Configuring the Nginx gateway in CT ${ctid}...`);
+  const result = await withHostLock(context, () => deployGateway(ctid, { config, options: context.options }));
+  if (result.changes.length === 0) success(`Nginx gateway in CT ${ctid} unchanged: nothing to do`);
+  else if (isDryRun()) info(`DRY-RUN: ${result.changes.length} change(s) planned in CT ${ctid}: ${result.changes.join('; ')}`);
+  else success(`Nginx gateway in CT ${ctid} configured: ${result.changes.join('; ')}`);
   return 0;
 });

@@ -7,7 +7,8 @@
 import { runMain, withHostLock } from '../lib/main.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
 import { DEFAULT_CA_TIMEOUT_SECONDS, deployTraefik } from '../lib/gateway/traefik-app.mts';
-import { parseAppArgs } from '../lib/gateway/guest.mts';
+import { appScriptArgsWithCaTimeout } from '../lib/gateway/guest.mts';
+import { isDryRun } from '../lib/context.mts';
 import { info, success } from '../lib/log.mts';
 
 const USAGE = `Usage: phoenix_hypervisor_lxc_102.sh <CTID> [--dry-run] [--ca-timeout <seconds>]
@@ -23,15 +24,15 @@ nothing.
   --ca-timeout <secs>    how long to wait for the CA (default ${DEFAULT_CA_TIMEOUT_SECONDS})
 `;
 
-await runMain('phoenix_hypervisor_lxc_102.sh', async (context) => {
-  const args = parseAppArgs(context, USAGE, { caTimeout: true });
-  if (!args) return 0;
+await runMain(appScriptArgsWithCaTimeout('phoenix_hypervisor_lxc_102.sh', USAGE), async (args, context) => {
+  const { ctid } = args.positional;
+  const caTimeout = args.flags['ca-timeout'];
   const config = loadConfig(resolveConfigPaths());
-  info(`Configuring Traefik in CT ${args.ctid}...`);
-  const options = { caTimeoutSeconds: args.caTimeoutSeconds ?? DEFAULT_CA_TIMEOUT_SECONDS, pollIntervalMs: context.options.pollIntervalMs };
-  const result = await deployTraefik(args.ctid, { config, options: context.options }, options, (fn) => withHostLock(context, fn));
-  if (result.changes.length === 0) success(`Traefik in CT ${args.ctid} unchanged: nothing to do`);
-  else if (context.options.dryRun) info(`DRY-RUN: ${result.changes.length} change(s) planned in CT ${args.ctid}: ${result.changes.join('; ')}`);
-  else success(`Traefik in CT ${args.ctid} configured: ${result.changes.join('; ')}`);
+  info(`Configuring Traefik in CT ${ctid}...`);
+  const options = { caTimeoutSeconds: caTimeout === undefined ? DEFAULT_CA_TIMEOUT_SECONDS : Number(caTimeout), pollIntervalMs: context.options.pollIntervalMs };
+  const result = await deployTraefik(ctid, { config, options: context.options }, options, (fn) => withHostLock(context, fn));
+  if (result.changes.length === 0) success(`Traefik in CT ${ctid} unchanged: nothing to do`);
+  else if (isDryRun()) info(`DRY-RUN: ${result.changes.length} change(s) planned in CT ${ctid}: ${result.changes.join('; ')}`);
+  else success(`Traefik in CT ${ctid} configured: ${result.changes.join('; ')}`);
   return 0;
 });

@@ -10,8 +10,9 @@
 // status) otherwise.
 
 import { runMain, withHostLock } from '../lib/main.mts';
+import { defineArgs } from '../lib/args.mts';
+import { isDryRun } from '../lib/context.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
-import { configureRunner } from '../lib/runner.mts';
 import { UsageError } from '../lib/errors.mts';
 import { success } from '../lib/log.mts';
 import { ensureStepCa, stepCaSettings } from '../lib/pki/step-ca.mts';
@@ -33,27 +34,18 @@ and ca.ready (never a password). A second run on a healthy CA changes nothing.
   -h, --help  this text
 `;
 
-await runMain(NAME, async (context) => {
-  const operands: string[] = [];
-  for (const arg of context.argv) {
-    if (arg === '-h' || arg === '--help') {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    if (arg === '--dry-run') {
-      context.options.dryRun = true;
-      configureRunner({ dryRun: true });
-    } else if (arg.startsWith('-')) {
-      throw new UsageError(`unknown option '${arg}'`, { hint: USAGE.split('\n')[0] });
-    } else {
-      operands.push(arg);
-    }
-  }
-  if (operands.length > 1) throw new UsageError(`expected at most one CTID, got ${operands.join(' ')}`, { hint: USAGE.split('\n')[0] });
+const ARGS = defineArgs({
+  name: NAME,
+  usage: USAGE,
+  dryRun: true,
+  positionals: [{ name: 'ctid', optional: true }],
+  tooMany: (operands) => `expected at most one CTID, got ${operands.join(' ')}`,
+});
 
+await runMain(ARGS, async (args, context) => {
   const config = loadConfig(resolveConfigPaths());
   const settings = stepCaSettings(config, context.options);
-  const ctid = operands[0] ?? settings.ctid;
+  const ctid = args.positional.ctid ?? settings.ctid;
   if (ctid !== settings.ctid) {
     throw new UsageError(`CT ${ctid} is not the CA container: step_ca.ctid is ${settings.ctid}`, {
       hint: `this script belongs to the container named by step_ca.ctid in ${config.paths.hypervisor}`,
@@ -63,7 +55,7 @@ await runMain(NAME, async (context) => {
   const result = await withHostLock(context, () => ensureStepCa({ config, options: context.options }, settings));
   const about = result.fingerprint ? ` (root fingerprint ${result.fingerprint})` : '';
   if (result.changes.length === 0) success(`Step-CA in CT ${ctid} is initialised and healthy; nothing to change${about}`);
-  else if (context.options.dryRun) success(`DRY-RUN: Step-CA in CT ${ctid}: ${result.changes.length} change(s) planned: ${result.changes.join('; ')}`);
+  else if (isDryRun()) success(`DRY-RUN: Step-CA in CT ${ctid}: ${result.changes.length} change(s) planned: ${result.changes.join('; ')}`);
   else success(`Step-CA in CT ${ctid} is ready${about}: ${result.changes.join('; ')}`);
   return 0;
 });

@@ -17,7 +17,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { runMain, takeStandardFlags } from '../lib/main.mts';
+import { runMain } from '../lib/main.mts';
+import { defineArgs } from '../lib/args.mts';
 import { run } from '../lib/runner.mts';
 import { PhoenixError } from '../lib/errors.mts';
 import { info } from '../lib/log.mts';
@@ -36,8 +37,9 @@ Exits 1 when either file is missing, else with step-ca's status.
   --dry-run   check the files and print the command, start nothing
 `;
 
-await runMain('run-step-ca.sh', async (context) => {
-  if (!takeStandardFlags(context, USAGE)) return 0;
+const ARGS = defineArgs({ name: 'run-step-ca.sh', usage: USAGE, dryRun: true });
+
+await runMain(ARGS, async () => {
   const steppath = process.env.STEPPATH || STEP_CA_STEPPATH;
   const config = path.posix.join(steppath, 'config', 'ca.json');
   const passwordFile = path.posix.join(steppath, CA_PASSWORD_FILE);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { resolveScript, runScript, installDropIns, portedScripts, upstreamNameOf, PROJECT_ROOT, SHARED_PASSWORD_SCRIPTS } from '../lib/bridge.mts';
 import { configureLog } from '../lib/log.mts';
-import { configureRunner } from '../lib/runner.mts';
+import { withRunContext } from '../lib/context.mts';
 import { PhoenixError, exitCodeFor } from '../lib/errors.mts';
 import { tmpDir, writeExecutable } from './helpers/tmp.mts';
 import { createSimHost } from './simhost/index.mts';
@@ -20,7 +20,6 @@ function legacyCopy(): string {
   return dir;
 }
 
-test.before.each(() => configureRunner({ dryRun: false }));
 
 test('upstream names map to ports and back', () => {
   assert.is(upstreamNameOf('managers/lxc-manager.mts'), 'managers/lxc-manager.sh');
@@ -65,15 +64,14 @@ test('neither port nor legacy copy: a clear error, exit 127', () => {
 
 test('a port calls a legacy script: output, environment and exit status come through', async () => {
   const env = { ...process.env, LXC_CONFIG_FILE: '/custom/lxc.json', EXIT_WITH: '4' } as Record<string, string>;
-  const result = await runScript('tools/legacy_only.sh', ['a', 'b c'], { legacyDir: fixture, env, dryRun: false, capture: true });
+  const result = await runScript('tools/legacy_only.sh', ['a', 'b c'], { legacyDir: fixture, env, capture: true });
   assert.is(result.code, 4);
   assert.is(result.stdout, 'legacy says: a b c\n');
   assert.match(result.stderr, /config seen: \/custom\/lxc\.json/);
 });
 
 test('in dry-run a legacy script is printed, not run', async () => {
-  configureRunner({ dryRun: true });
-  const result = await runScript('tools/legacy_only.sh', [], { legacyDir: fixture, env: process.env as Record<string, string>, dryRun: true, capture: true });
+  const result = await withRunContext({ dryRun: true }, () => runScript('tools/legacy_only.sh', [], { legacyDir: fixture, env: process.env as Record<string, string>, capture: true }));
   assert.ok(result.skipped);
   assert.is(result.stdout, '');
 });
@@ -111,10 +109,9 @@ test('drop-ins install idempotently and uninstall restores the original', () => 
 test('drop-ins refuse scripts that have no port, and dry-run changes nothing', () => {
   const legacy = legacyCopy();
   assert.throws(() => installDropIns(legacy, ['tools/legacy_only.sh']), /has no port/);
-  configureRunner({ dryRun: true });
   const target = path.join(legacy, 'bin', 'phoenix-cli');
   const before = fs.readFileSync(target, 'utf8');
-  installDropIns(legacy, ['phoenix-cli']);
+  withRunContext({ dryRun: true }, () => installDropIns(legacy, ['phoenix-cli']));
   assert.is(fs.readFileSync(target, 'utf8'), before);
   assert.not.ok(fs.existsSync(`${target}.legacy`));
 });
@@ -163,7 +160,7 @@ test('bash scripts that need the shared provisioner password are refused while t
 test('a refused bash script runs nothing: runScript fails before spawning it', async () => {
   const { dir, ran } = sharedPasswordTree();
   try {
-    await runScript('phoenix_hypervisor_lxc_vllm.sh', ['801'], { legacyDir: dir, env: process.env as Record<string, string>, dryRun: false, capture: true });
+    await runScript('phoenix_hypervisor_lxc_vllm.sh', ['801'], { legacyDir: dir, env: process.env as Record<string, string>, capture: true });
     assert.unreachable('it ran');
   } catch (err) {
     assert.match((err as Error).message, /refusing to run the bash phoenix_hypervisor_lxc_vllm\.sh/);

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { copySync, outputFileSync, outputJsonSync, readJsonSync, removeSync } from 'fs-extra/esm';
 import {
   clearConfigCache,
   configPathsEnv,
@@ -30,7 +31,7 @@ let counter = 0;
 type Json = any; // fixtures are edited freely below
 
 function example(kind: ManifestKind): Json {
-  return JSON.parse(fs.readFileSync(path.join(EXAMPLES, MANIFEST_FILES[kind]), 'utf8'));
+  return readJsonSync(path.join(EXAMPLES, MANIFEST_FILES[kind]));
 }
 
 function pathsIn(dir: string): ConfigPaths {
@@ -43,12 +44,12 @@ function pathsIn(dir: string): ConfigPaths {
  */
 function tree(overrides: Partial<Record<ManifestKind, Json>> = {}): { dir: string; paths: ConfigPaths } {
   const dir = path.join(scratch, `t${++counter}`);
-  fs.mkdirSync(path.join(dir, 'etc'), { recursive: true });
   for (const kind of KINDS) {
     const file = path.join(dir, 'etc', MANIFEST_FILES[kind]);
     const override = overrides[kind];
-    if (override === undefined) fs.copyFileSync(path.join(EXAMPLES, MANIFEST_FILES[kind]), file);
-    else fs.writeFileSync(file, typeof override === 'string' ? override : JSON.stringify(override, null, 2));
+    if (override === undefined) copySync(path.join(EXAMPLES, MANIFEST_FILES[kind]), file);
+    else if (typeof override === 'string') outputFileSync(file, override);
+    else outputJsonSync(file, override, { spaces: 2 });
   }
   // Named explicitly, so a broken hypervisor file is only read when a test asks for it.
   const paths = Object.fromEntries(KINDS.map((kind) => [kind, path.join(dir, 'etc', MANIFEST_FILES[kind])])) as unknown as ConfigPaths;
@@ -84,7 +85,7 @@ function pointers(err: ManifestError): string[] {
 }
 
 test.before.each(() => clearConfigCache());
-test.after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+test.after(() => removeSync(scratch));
 
 // ---------------------------------------------------------------- examples
 
@@ -165,8 +166,7 @@ test('paths: flag > environment > core_paths > default', () => {
 test('paths: the hypervisor file named by flag or environment supplies core_paths', () => {
   const { dir } = tree();
   const other = path.join(dir, 'elsewhere', 'hv.json');
-  fs.mkdirSync(path.dirname(other));
-  fs.writeFileSync(other, JSON.stringify({ ...example('hypervisor'), core_paths: { vm_config_file: 'vm.json' } }));
+  outputJsonSync(other, { ...example('hypervisor'), core_paths: { vm_config_file: 'vm.json' } });
   const byEnv = resolveConfigPaths({}, { PHOENIX_BASE_DIR: dir, HYPERVISOR_CONFIG_FILE: other });
   assert.is(byEnv.hypervisor, other);
   assert.is(byEnv.vm, path.join(dir, 'elsewhere', 'vm.json'));
@@ -555,7 +555,7 @@ test('the bash toolkit\'s manifests, Phoenix\'s own and the compatibility fixtur
   for (const dir of sets) {
     for (const [kind, name] of Object.entries(files) as Array<[keyof typeof files, string]>) {
       const file = path.join(dir, name);
-      if (fs.existsSync(file)) validateDocument(kind, JSON.parse(fs.readFileSync(file, 'utf8')), file);
+      if (fs.existsSync(file)) validateDocument(kind, readJsonSync(file), file);
     }
   }
 });

@@ -27,7 +27,7 @@ import {
   type RuleSpec,
 } from '../lib/firewall.mts';
 import { configureLog } from '../lib/log.mts';
-import { configureRunner } from '../lib/runner.mts';
+import { setProcessContext } from '../lib/context.mts';
 import { PhoenixError } from '../lib/errors.mts';
 
 const script = path.join(PROJECT_ROOT, 'scripts', 'hypervisor_setup', 'hypervisor_feature_setup_firewall.mjs');
@@ -96,7 +96,7 @@ function fwFiles(): string[] {
 test.before.each(() => {
   host.reset();
   clearConfigCache();
-  configureRunner({ dryRun: false });
+  setProcessContext({ dryRun: false });
   logged = [];
 });
 

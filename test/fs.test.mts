@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, ensureDir } from '../lib/fs.mts';
-import { configureRunner } from '../lib/runner.mts';
+import { setProcessContext, withRunContext } from '../lib/context.mts';
 import { configureLog } from '../lib/log.mts';
 import { tmpDir } from './helpers/tmp.mts';
 
@@ -11,7 +11,7 @@ configureLog({ file: undefined, write: () => {} });
 const dir = tmpDir();
 const mode = (file: string) => fs.statSync(file).mode & 0o7777;
 
-test.before.each(() => configureRunner({ dryRun: false }));
+test.before.each(() => setProcessContext({ dryRun: false }));
 
 test('creates a file with its mode, then reports unchanged on the same content', () => {
   const key = path.join(dir, 'ssl', 'key.pem');
@@ -53,12 +53,22 @@ test('a failed write leaves the old file intact', () => {
 });
 
 test('dry-run writes nothing but says what would change', () => {
-  configureRunner({ dryRun: true });
+  setProcessContext({ dryRun: true });
   const file = path.join(dir, 'dry', 'x.conf');
   assert.is(writeFileAtomic(file, 'content'), 'created');
   assert.not.ok(fs.existsSync(file));
   assert.is(ensureDir(path.join(dir, 'drydir'), 0o700), 'created');
   assert.not.ok(fs.existsSync(path.join(dir, 'drydir')));
+});
+
+test('each piece of work writes by its own run context: a dry run beside a real one changes nothing of its own', async () => {
+  const real = path.join(dir, 'ctx', 'real.conf');
+  const planned = path.join(dir, 'ctx', 'planned.conf');
+  const write = (file: string) => new Promise<string>((resolve) => setImmediate(() => resolve(writeFileAtomic(file, 'x'))));
+  const [a, b] = await Promise.all([withRunContext({ dryRun: true }, () => write(planned)), withRunContext({ dryRun: false }, () => write(real))]);
+  assert.equal([a, b], ['created', 'created']);
+  assert.ok(fs.existsSync(real));
+  assert.not.ok(fs.existsSync(planned));
 });
 
 test('ensureDir creates and fixes modes', () => {

@@ -13,7 +13,7 @@ import { tmpDir } from './helpers/tmp.mts';
 import { assertGolden } from './helpers/golden.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
 import { configureLog } from '../lib/log.mts';
-import { configureRunner } from '../lib/runner.mts';
+import { setProcessContext } from '../lib/context.mts';
 import { PhoenixError, ConfigError } from '../lib/errors.mts';
 import {
   SITE_RELATIVE,
@@ -32,7 +32,7 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const SCRIPT = path.join(ROOT, 'scripts', 'generate_nginx_gateway_config.mjs');
 const NGINX = findNginx(`${process.env.PATH ?? ''}${path.delimiter}/usr/sbin${path.delimiter}/sbin`);
 configureLog({ file: undefined, write: () => {} });
-configureRunner({ dryRun: false });
+setProcessContext({ dryRun: false });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;

@@ -16,11 +16,13 @@ import { tmpDir } from './helpers/tmp.mts';
 import { assertGolden } from './helpers/golden.mts';
 import { PROJECT_ROOT } from '../lib/bridge.mts';
 import { configureLog } from '../lib/log.mts';
-import { configureRunner, recordedCommands, type RecordedCommand } from '../lib/runner.mts';
+import { recordedCommands, type RecordedCommand } from '../lib/runner.mts';
+import { setProcessContext, withRunContext } from '../lib/context.mts';
 import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
 import { resolveOptions } from '../lib/env.mts';
 import { CommandError, PhoenixError } from '../lib/errors.mts';
-import { guestFile, guestScript, parseFeatureArgs, scriptName, type FeatureContext, type FeatureResult } from '../lib/features/common.mts';
+import { guestFile, guestScript, scriptName, type FeatureContext, type FeatureResult } from '../lib/features/common.mts';
+import { parseLxcFeatureArgs } from '../lib/features/script.mts';
 import { loadFeature, PORTED_FEATURES } from '../lib/features/index.mts';
 import * as nvidia from '../lib/features/nvidia.mts';
 import * as traefik from '../lib/features/traefik.mts';
@@ -149,7 +151,7 @@ fs.writeFileSync(path.join(base, 'cache', `NVIDIA-Linux-x86_64-${NV_VERSION}.run
 
 const logLines: string[] = [];
 configureLog({ file: logFile, write: (line) => void logLines.push(line), debug: false, color: false });
-configureRunner({ dryRun: false, recordFile });
+setProcessContext({ dryRun: false, recordFile });
 nvidia.deviceWait.timeoutMs = 400;
 nvidia.deviceWait.pollMs = 100;
 const config = loadConfig(resolveConfigPaths());
@@ -270,7 +272,7 @@ function withRootCa(pem = ROOT_CA): void {
 
 test.before.each(() => {
   host.reset();
-  configureRunner({ dryRun: false });
+  setProcessContext({ dryRun: false });
   fs.rmSync(path.dirname(rootCaFile), { recursive: true, force: true });
   fs.rmSync(path.join(base, 'etc'), { recursive: true, force: true });
   for (const dir of [certsDir, issuedDir]) fs.rmSync(dir, { recursive: true, force: true });
@@ -279,6 +281,7 @@ test.before.each(() => {
 // ---------------------------------------------------------------- arguments and registry
 
 test('argument contract: <ctid> [bootstrap_ca_url]; missing CTID exits as the bash did', () => {
+  const parseFeatureArgs = (argv: string[], feature: string) => parseLxcFeatureArgs(argv, scriptName(feature), feature);
   assert.equal(parseFeatureArgs(['101'], 'docker'), { ctid: '101' });
   assert.equal(parseFeatureArgs(['102', 'https://172.16.100.11:9000'], 'docker'), { ctid: '102', bootstrapCaUrl: 'https://172.16.100.11:9000' });
   assert.equal(parseFeatureArgs(['102', ''], 'ollama'), { ctid: '102' }, 'the empty second argument lxc-manager always passes (B1)');
@@ -843,14 +846,11 @@ const SCENARIOS: Scenario[] = [
 for (const s of SCENARIOS) {
   test(`${s.feature}: dry-run runs the probes and sends nothing mutating; a failing step names the step and the command`, async () => {
     s.setup();
-    configureRunner({ dryRun: true });
-    try {
+    await withRunContext({ dryRun: true }, async () => {
       const run = await apply(s.feature, s.ctid);
       assert.is(run.result.outcome, 'installed', 'the plan has changes');
       assertDryRun(run);
-    } finally {
-      configureRunner({ dryRun: false });
-    }
+    });
 
     s.breakIt();
     const err = await applyFails(s.feature, s.ctid);

@@ -14,7 +14,7 @@ import { startStandin, type Standin } from './portainer-standin/server.mts';
 import { PortainerClient, PortainerApiError } from '../lib/portainer/client.mts';
 import { ensureAdmin, ensureEndpoint, ensureStack, login, systemStatus, ENDPOINT_AGENT, ENDPOINT_LOCAL_DOCKER } from '../lib/portainer/api.mts';
 import { configureLog } from '../lib/log.mts';
-import { configureRunner } from '../lib/runner.mts';
+import { setProcessContext, withRunContext } from '../lib/context.mts';
 import { tmpDir } from './helpers/tmp.mts';
 import { PROJECT_ROOT } from '../lib/bridge.mts';
 
@@ -33,7 +33,7 @@ async function fresh(options: Parameters<typeof startStandin>[0] = {}): Promise<
 test.after.each(async () => {
   await standin?.close();
   standin = undefined;
-  configureRunner({ dryRun: false });
+  setProcessContext({ dryRun: false });
 });
 
 test('the admin is initialised once; a second call changes nothing', async () => {
@@ -133,8 +133,7 @@ test('a refused connection is retried, then reported with the address and a hint
 
 test('dry-run: no request that changes Portainer is sent', async () => {
   const { s, client } = await fresh();
-  configureRunner({ dryRun: true });
-  assert.is(await ensureAdmin(client, 'admin', PASSWORD), 'created');
+  assert.is(await withRunContext({ dryRun: true }, () => ensureAdmin(client, 'admin', PASSWORD)), 'created');
   assert.equal(s.requests.map((r) => `${r.method} ${r.path}`), ['GET /api/users/admin/check']);
   assert.is(s.state.admin, null);
 });

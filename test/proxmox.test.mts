@@ -11,7 +11,7 @@ import * as pct from '../lib/pct.mts';
 import * as qm from '../lib/qm.mts';
 import * as storage from '../lib/storage.mts';
 import { configureLog } from '../lib/log.mts';
-import { configureRunner } from '../lib/runner.mts';
+import { setProcessContext, withRunContext } from '../lib/context.mts';
 import { CommandError, PhoenixError } from '../lib/errors.mts';
 import { tmpDir } from './helpers/tmp.mts';
 
@@ -23,7 +23,7 @@ const TEMPLATE = 'fastData-shared-iso:vztmpl/ubuntu-24.04-standard_24.04-2_amd64
 
 test.before.each(() => {
   host.reset();
-  configureRunner({ dryRun: false });
+  setProcessContext({ dryRun: false });
 });
 
 test('status: absent, stopped, running', async () => {
@@ -95,10 +95,11 @@ test('exec probes, scripts on stdin, push and pull', async () => {
 });
 
 test('dry-run: mutations are not sent, queries are', async () => {
-  configureRunner({ dryRun: true });
   host.clearCalls();
-  await pct.create('104', TEMPLATE, { storage: 'quickOS-lxc-disks',  hostname: 'x' });
-  assert.is(await pct.status('104'), 'absent');
+  await withRunContext({ dryRun: true }, async () => {
+    await pct.create('104', TEMPLATE, { storage: 'quickOS-lxc-disks',  hostname: 'x' });
+    assert.is(await pct.status('104'), 'absent');
+  });
   assert.equal(host.calls().map((c) => c.argv[0]), ['status']);
 });
 

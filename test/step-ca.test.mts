@@ -68,7 +68,8 @@ const env: Record<string, string> = {
   PHOENIX_LOCK_FILE: path.join(work, 'phoenix.lock'),
   PHOENIX_RECORD: recordFile,
   PHOENIX_POLL_INTERVAL_MS: '50',
-  PHOENIX_GUEST_TIMEOUT: '1',
+  // Long enough for a health check on a loaded machine; the failing-health case sets 1 s itself.
+  PHOENIX_GUEST_TIMEOUT: '20',
   PHOENIX_PVE_LOCK_DELAY_MS: '10',
 };
 for (const key of ['PHOENIX_DRY_RUN', 'PHOENIX_DEBUG', 'PHOENIX_HOST_ROOT', 'PHOENIX_LOCK_TOKEN', 'STEPPATH']) delete env[key];
@@ -330,7 +331,7 @@ test('a failing health check fails the script with a clear error and removes the
   const started = Date.now();
   let r: ScriptRun;
   try {
-    r = run103();
+    r = run103(['103'], { PHOENIX_GUEST_TIMEOUT: '1' });
   } finally {
     host.updateInjection((inj) => void (inj.exec = []));
   }

@@ -20,18 +20,19 @@ import { PROJECT_ROOT } from '../lib/bridge.mts';
 import { clearConfigCache, loadConfig, resolveConfigPaths } from '../lib/config.mts';
 import { resolveOptions } from '../lib/env.mts';
 import { configureLog } from '../lib/log.mts';
-import { configureRunner, recordedCommands } from '../lib/runner.mts';
+import { recordedCommands } from '../lib/runner.mts';
+import { setProcessContext, withRunContext } from '../lib/context.mts';
 import { ConfigError, PhoenixError, UsageError } from '../lib/errors.mts';
 import {
   actionScript,
   applyPlan,
   checkScript,
   dockerDaemonCertificate,
-  parseFeatureArgs,
   type FeatureContext,
   type FeaturePlan,
   type FeatureResult,
 } from '../lib/vm-features/common.mts';
+import { parseVmFeatureArgs as parseFeatureArgs } from '../lib/vm-features/script.mts';
 import * as baseSetup from '../lib/vm-features/base-setup.mts';
 import * as docker from '../lib/vm-features/docker.mts';
 import * as dockerProxy from '../lib/vm-features/docker-proxy.mts';
@@ -137,7 +138,7 @@ for (const [vmid, name] of [['1001', 'portainer'], ['1002', 'worker-1']] as cons
 test.before.each(() => {
   host.setInjection({});
   host.clearCalls();
-  configureRunner({ dryRun: false });
+  setProcessContext({ dryRun: false });
   logged.length = 0;
 });
 
@@ -339,9 +340,8 @@ for (const c of CASES) {
     const ctx = context();
     const plan = await planOf(c, ctx);
     sceneFresh(plan);
-    configureRunner({ dryRun: true });
     const mark = recordedCommands().length;
-    const result = await c.install(c.vmid, ctx);
+    const result = await withRunContext({ dryRun: true }, () => c.install(c.vmid, ctx));
     assert.is(result.outcome, 'installed');
     assert.ok(result.changes.length > 0);
     const recorded = recordedCommands().slice(mark);

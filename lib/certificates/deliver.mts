@@ -11,7 +11,8 @@
 
 import * as pct from '../pct.mts';
 import * as qm from '../qm.mts';
-import { run, isDryRun } from '../runner.mts';
+import { run } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { PhoenixError } from '../errors.mts';
 import { info } from '../log.mts';
 import type { PhoenixConfig } from '../config.mts';

@@ -68,8 +68,7 @@ export class OwnerResolver {
   private async isRunning(ctid: string): Promise<boolean> {
     let running = this.runningCache.get(ctid);
     if (running === undefined) {
-      const result = await query({ cmd: 'pct', args: ['status', ctid], allowFailure: true, quiet: true });
-      running = result.code === 0 && /status: running/.test(result.stdout);
+      running = await pct.isRunning(ctid);
       this.runningCache.set(ctid, running);
     }
     return running;

@@ -13,7 +13,8 @@ import fs from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import * as pct from '../pct.mts';
 import * as qm from '../qm.mts';
-import { query, isDryRun } from '../runner.mts';
+import { query } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { addSecret } from '../redact.mts';
 import { PhoenixError } from '../errors.mts';
 import { info, warn, success } from '../log.mts';
@@ -51,9 +52,8 @@ interface Work {
 
 export async function renewCertificates(config: PhoenixConfig, options: PhoenixOptions, flags: RenewalFlags): Promise<RenewalReport> {
   const model = buildModel(config, options);
-  const dryRun = isDryRun();
   for (const warning of model.warnings) warn(warning);
-  const report: RenewalReport = { dryRun, entries: [] };
+  const report: RenewalReport = { entries: [] };
 
   const skip = await caContainerProblem(model.ca);
   if (skip) {
@@ -111,7 +111,7 @@ export async function renewCertificates(config: PhoenixConfig, options: PhoenixO
     info('--generate-only: nothing is copied into guests, no post-renewal command or reload runs');
     for (const item of work) if (item.changed) setDelivery(item, 'skipped', '--generate-only');
   } else {
-    await deliver(config, options, model, work, root.pem, dryRun);
+    await deliver(config, options, model, work, root.pem);
   }
 
   report.entries = work.map((w) => w.report);
@@ -161,7 +161,7 @@ function setDelivery(item: Work, outcome: NonNullable<EntryReport['delivery']>, 
   else item.report.deliveryWhy = why;
 }
 
-async function deliver(config: PhoenixConfig, options: PhoenixOptions, model: RenewalModel, work: Work[], rootPem: string, dryRun: boolean): Promise<void> {
+async function deliver(config: PhoenixConfig, options: PhoenixOptions, model: RenewalModel, work: Work[], rootPem: string): Promise<void> {
   const state: DeliveryState = readDeliveryState(options.hostRoot);
   const services = managedServices(config);
   const pending: Work[] = [];
@@ -220,7 +220,7 @@ async function deliver(config: PhoenixConfig, options: PhoenixOptions, model: Re
 
   await reloadServices(services, delivered);
 
-  if (!dryRun) {
+  if (!isDryRun()) {
     let changed = false;
     for (const item of delivered) {
       if (item.report.outcome === 'failed' || item.digest === undefined) continue;

@@ -3,6 +3,7 @@
 // once which certificate failed and for what reason.
 
 import { error, info, success, warn } from '../log.mts';
+import { isDryRun } from '../context.mts';
 
 export type EntryOutcome = 'renewed' | 'valid' | 'failed';
 export type DeliveryOutcome = 'delivered' | 'pending' | 'up-to-date' | 'skipped' | 'failed';
@@ -19,7 +20,6 @@ export interface EntryReport {
 export interface RenewalReport {
   /** Set when the whole run was skipped (no CA container), with the reason. */
   skipped?: string;
-  dryRun: boolean;
   entries: EntryReport[];
 }
 
@@ -34,13 +34,15 @@ export function somethingHappened(report: RenewalReport): boolean {
 
 export function summaryLines(report: RenewalReport): string[] {
   const count = (o: EntryOutcome) => report.entries.filter((e) => e.outcome === o).length;
-  const renewedWord = report.dryRun ? 'to renew' : 'renewed';
+  // The run that made the report is the one printing it: a dry run says what it would do.
+  const dryRun = isDryRun();
+  const renewedWord = dryRun ? 'to renew' : 'renewed';
   const lines = [`Summary: ${count('renewed')} ${renewedWord}, ${count('valid')} valid, ${count('failed')} failed (of ${report.entries.length})`];
   const width = Math.max(0, ...report.entries.map((e) => e.name.length));
   for (const entry of report.entries) {
-    const label = entry.outcome === 'renewed' && report.dryRun ? 'to renew' : entry.outcome;
+    const label = entry.outcome === 'renewed' && dryRun ? 'to renew' : entry.outcome;
     let line = `  ${label.padEnd(8)} ${entry.name.padEnd(width)}  ${entry.why}`;
-    if (entry.delivery && entry.delivery !== 'up-to-date') line += `; ${report.dryRun && entry.delivery === 'delivered' ? 'to deliver' : entry.delivery}${entry.deliveryWhy ? `: ${entry.deliveryWhy}` : ''}`;
+    if (entry.delivery && entry.delivery !== 'up-to-date') line += `; ${dryRun && entry.delivery === 'delivered' ? 'to deliver' : entry.delivery}${entry.deliveryWhy ? `: ${entry.deliveryWhy}` : ''}`;
     lines.push(line);
   }
   return lines;

@@ -10,9 +10,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as pct from '../pct.mts';
-import { CommandError, PhoenixError, UsageError } from '../errors.mts';
+import { CommandError, PhoenixError } from '../errors.mts';
 import { info, success } from '../log.mts';
 import type { CommandResult } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import type { PhoenixConfig } from '../config.mts';
 import type { LxcConfig, LxcFeature } from '../config-types.mts';
 import type { PhoenixOptions } from '../env.mts';
@@ -64,43 +65,7 @@ export function skipped(feature: string, ctid: string, reason: string): FeatureR
   return { feature, ctid, outcome: 'skipped', changes: [], reason };
 }
 
-// ---------------------------------------------------------------- arguments
-
-/**
- * How each bash feature script reacted to a missing CTID: `exit 2` after a
- * usage line, or a FATAL line (exit 1). Kept, so callers see the same codes.
- * The four scripts that demanded exactly one argument (and so always failed
- * under lxc-manager, which passes two: B1) accept the second like the rest.
- */
-const MISSING_CTID_EXIT: Readonly<Record<string, 1 | 2>> = {
-  base_setup: 2,
-  nvidia: 2,
-  vllm: 2,
-  docker: 2,
-  ollama: 2,
-  python_api_service: 2,
-  portainer: 2,
-  step_cli: 1,
-  trusted_ca: 1,
-  step_ca: 1,
-  traefik: 1,
-  sync_traefik_certs: 1,
-};
-
-export interface FeatureArgs {
-  ctid: string;
-  bootstrapCaUrl?: string;
-}
-
-/** `<script> <ctid> [bootstrap_ca_url]`, as lxc-manager calls every feature script. */
-export function parseFeatureArgs(argv: readonly string[], feature: string): FeatureArgs {
-  const exitCode = MISSING_CTID_EXIT[feature] ?? 1;
-  const [ctid = '', caUrl] = argv;
-  const usage = `usage: ${scriptName(feature)} <CTID> [bootstrap_ca_url]`;
-  if (ctid === '') throw new UsageError(`missing CTID; ${usage}`, { exitCode });
-  if (!/^[1-9]\d{2,8}$/.test(ctid)) throw new UsageError(`'${ctid}' is not a container id; ${usage}`, { exitCode });
-  return caUrl === undefined || caUrl === '' ? { ctid } : { ctid, bootstrapCaUrl: caUrl };
-}
+// ---------------------------------------------------------------- names and the closing report
 
 /** The upstream file name of a feature script. */
 export function scriptName(feature: string): string {
@@ -110,11 +75,11 @@ export function scriptName(feature: string): string {
 }
 
 /** The closing log line of a feature script. */
-export function reportFeature(result: FeatureResult, dryRun: boolean): void {
+export function reportFeature(result: FeatureResult): void {
   const where = `CT ${result.ctid}`;
   if (result.outcome === 'skipped') info(`${result.feature}: nothing to do on ${where}: ${result.reason ?? 'not applicable'}`);
   else if (result.outcome === 'unchanged') success(`${result.feature}: already installed on ${where} (unchanged)`);
-  else if (dryRun) info(`${result.feature}: DRY-RUN: ${result.changes.length} change(s) planned on ${where}: ${result.changes.join('; ')}`);
+  else if (isDryRun()) info(`${result.feature}: DRY-RUN: ${result.changes.length} change(s) planned on ${where}: ${result.changes.join('; ')}`);
   else success(`${result.feature}: installed on ${where}: ${result.changes.join('; ')}`);
 }
 

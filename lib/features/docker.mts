@@ -10,7 +10,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { PhoenixError } from '../errors.mts';
 import { warn } from '../log.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import {
   changeLog,
   hasFeature,

@@ -6,7 +6,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { run, isDryRun, sleep } from '../runner.mts';
+import { run, sleep } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { ensureDir, uniqueSuffix } from '../fs.mts';
 import { ConfigError, PhoenixError } from '../errors.mts';
 import { info } from '../log.mts';

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as pct from '../pct.mts';
 import { writeFileAtomic, type WriteOutcome } from '../fs.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { PhoenixError } from '../errors.mts';
 import { info } from '../log.mts';
 import { guestConfig, readGuestFile, type FeatureContext } from './common.mts';

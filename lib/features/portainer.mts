@@ -7,7 +7,7 @@
 
 import { ConfigError, PhoenixError } from '../errors.mts';
 import { warn } from '../log.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { changeLog, guestConfig, missingCommands, probe, requireRunning, runGuestCommand, skipped, type FeatureContext, type FeatureResult } from './common.mts';
 
 export const FEATURE = 'portainer';

@@ -2,7 +2,7 @@
 // the three packages as installed.
 
 import { PhoenixError } from '../errors.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { changeLog, missingCommands, missingPackages, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from './common.mts';
 
 export const FEATURE = 'python_api_service';

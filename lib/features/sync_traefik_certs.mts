@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PhoenixError } from '../errors.mts';
 import { info, warn } from '../log.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import type { MountPoint } from '../config-types.mts';
 import { changeLog, guestConfig, probe, pushHostFile, readGuestFile, requireRunning, runGuestCommand, serviceState, type Changes, type FeatureContext, type FeatureResult } from './common.mts';
 import { ensureRootCaOnHost } from './pki.mts';

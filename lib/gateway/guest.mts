@@ -5,50 +5,28 @@
 // container issues no mutating command and dry-run answers from real state.
 
 import * as pct from '../pct.mts';
-import { PhoenixError, UsageError } from '../errors.mts';
+import { PhoenixError } from '../errors.mts';
+import { defineArgs } from '../args.mts';
 import { probe, pushContent, readGuestFile } from '../features/common.mts';
-import { configureRunner } from '../runner.mts';
-import type { ScriptContext } from '../main.mts';
 
-export interface AppArgs {
-  ctid: string;
-  /** --ca-timeout <seconds>, where the script accepts it. */
-  caTimeoutSeconds?: number;
+const validCtid = (ctid: string) => (/^[1-9]\d{2,8}$/.test(ctid) ? undefined : `'${ctid}' is not a container id`);
+
+/** `<script> <CTID> [--dry-run]`, as lxc-manager calls an application script (CTID first). */
+export function appScriptArgs(name: string, usage: string) {
+  return defineArgs({ name, usage, dryRun: true, positionals: [{ name: 'ctid', missing: 'missing CTID', check: validCtid }] });
 }
 
-/**
- * `<script> <CTID> [--dry-run] [--ca-timeout <seconds>]`, as lxc-manager
- * calls an application script (CTID first). Returns undefined after --help.
- */
-export function parseAppArgs(context: ScriptContext, usage: string, options: { caTimeout?: boolean } = {}): AppArgs | undefined {
-  let ctid: string | undefined;
-  let caTimeoutSeconds: number | undefined;
-  const argv = [...context.argv];
-  while (argv.length > 0) {
-    const arg = argv.shift() as string;
-    if (arg === '-h' || arg === '--help') {
-      process.stdout.write(usage);
-      return undefined;
-    }
-    if (arg === '--dry-run') {
-      context.options.dryRun = true;
-      configureRunner({ dryRun: true });
-    } else if (options.caTimeout && (arg === '--ca-timeout' || arg.startsWith('--ca-timeout='))) {
-      const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv.shift();
-      const seconds = Number(value);
-      if (value === undefined || value === '' || !Number.isFinite(seconds) || seconds < 0) {
-        throw new UsageError(`--ca-timeout needs a number of seconds, not '${value ?? ''}'`, { hint: usage.split('\n')[0] });
-      }
-      caTimeoutSeconds = seconds;
-    } else if (ctid === undefined && !arg.startsWith('-')) {
-      ctid = arg;
-    } else {
-      throw new UsageError(`unknown argument '${arg}'`, { hint: usage.split('\n')[0] });
-    }
-  }
-  if (ctid === undefined) throw new UsageError('missing CTID', { hint: usage.split('\n')[0] });
-  if (!/^[1-9]\d{2,8}$/.test(ctid)) throw new UsageError(`'${ctid}' is not a container id`, { hint: usage.split('\n')[0] });
-  return caTimeoutSeconds === undefined ? { ctid } : { ctid, caTimeoutSeconds };
+const seconds = (value: string) => (value.trim() !== '' && Number.isFinite(Number(value)) && Number(value) >= 0 ? undefined : `--ca-timeout needs a number of seconds, not '${value}'`);
+
+/** The same with `--ca-timeout <seconds>` (how long to wait for the CA). */
+export function appScriptArgsWithCaTimeout(name: string, usage: string) {
+  return defineArgs({
+    name,
+    usage,
+    dryRun: true,
+    flags: { 'ca-timeout': { type: 'string', needs: 'a number of seconds', check: seconds } },
+    positionals: [{ name: 'ctid', missing: 'missing CTID', check: validCtid }],
+  });
 }
 
 /** A file this run installed, with what was there before (undefined: nothing). */

@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import * as pct from '../pct.mts';
 import { PhoenixError } from '../errors.mts';
 import { info, warn } from '../log.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { installedPackages, requireRunning, runGuestScript, type FeatureContext } from '../features/common.mts';
 import { install as installTrustedCa } from '../features/trusted_ca.mts';
 import { ensureRootCaOnHost } from '../features/pki.mts';

@@ -19,7 +19,7 @@ import path from 'node:path';
 import * as pct from '../pct.mts';
 import { PhoenixError } from '../errors.mts';
 import { info } from '../log.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { writeFileAtomic } from '../fs.mts';
 import { missingCommands, probe, pushContent, readGuestFile, requireRunning, type FeatureContext } from '../features/common.mts';
 import { caUrl, ensureRootCaOnHost, stepCaCtid, type RootCa } from '../features/pki.mts';

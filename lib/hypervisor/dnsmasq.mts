@@ -18,7 +18,8 @@ import type { PhoenixOptions } from '../env.mts';
 import { PhoenixError } from '../errors.mts';
 import { writeFileAtomic, type WriteOutcome } from '../fs.mts';
 import { info, success, warn } from '../log.mts';
-import { isDryRun, query } from '../runner.mts';
+import { query } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import {
   DNSMASQ_CONF,
   DNSMASQ_CONF_BACKUP,

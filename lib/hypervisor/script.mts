@@ -1,17 +1,26 @@
-// What the hypervisor_setup scripts share: the same arguments as the bash
-// (an optional hypervisor config path, which hypervisor-manager passes and
-// most bash scripts ignored; here it is honoured), `--dry-run`, `--help`.
+// What the hypervisor_setup scripts share: the same command line as the
+// bash (an optional hypervisor config path, which hypervisor-manager passes
+// and most bash scripts ignored; here it is honoured), `--dry-run`, `--help`,
+// and the manifests loaded from it.
 
 import { loadConfig, resolveConfigPaths } from '../config.mts';
-import { UsageError } from '../errors.mts';
-import { takeStandardFlags, type ScriptContext } from '../main.mts';
+import { defineArgs, type FlagSpec } from '../args.mts';
+import type { PhoenixOptions } from '../env.mts';
 import type { FeatureContext } from '../features/common.mts';
 
-/** The manifests and options for a setup script, or undefined when `--help` was printed. */
-export function setupScriptContext(context: ScriptContext, usage: string): FeatureContext | undefined {
-  const positional: string[] = [];
-  if (!takeStandardFlags(context, usage, positional)) return undefined;
-  if (positional.length > 1) throw new UsageError(`too many arguments: ${positional.join(' ')}`, { hint: usage.split('\n')[0] });
-  const config = loadConfig(resolveConfigPaths(positional[0] === undefined ? {} : { hypervisor: positional[0] }));
-  return { config, options: context.options };
+/** The declaration of a setup script: `name [HYPERVISOR_CONFIG_FILE] [--dry-run]`, plus its own flags. */
+export function setupScriptArgs<const F extends Readonly<Record<string, FlagSpec>> = Record<never, never>>(name: string, usage: string, flags?: F) {
+  return defineArgs({
+    name,
+    usage,
+    dryRun: true,
+    flags: (flags ?? {}) as F,
+    positionals: [{ name: 'hypervisorConfig', optional: true }],
+  });
+}
+
+/** The manifests and options for a setup script, from the config path it was given (if any). */
+export function setupFeatureContext(hypervisorConfig: string | undefined, options: PhoenixOptions): FeatureContext {
+  const config = loadConfig(resolveConfigPaths(hypervisorConfig === undefined ? {} : { hypervisor: hypervisorConfig }));
+  return { config, options };
 }

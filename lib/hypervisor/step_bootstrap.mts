@@ -12,7 +12,8 @@ import type { FeatureContext } from '../features/common.mts';
 import { caUrl, stepCaCtid } from '../features/pki.mts';
 import { CommandError, PhoenixError } from '../errors.mts';
 import { info, success } from '../log.mts';
-import { isDryRun, run } from '../runner.mts';
+import { run } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { hostRootCaFile, hostStepPath, readHostRootCa } from './host.mts';
 
 export interface StepBootstrapResult {

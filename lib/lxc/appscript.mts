@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PhoenixError } from '../errors.mts';
-import { run, isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { resolveScript, runScript, type ResolvedScript } from '../bridge.mts';
 import { info, warn } from '../log.mts';
 import * as pct from '../pct.mts';
@@ -53,7 +53,6 @@ export interface AppScriptContext {
   legacyDir: string | undefined;
   useLegacy: readonly string[];
   env: Record<string, string>;
-  dryRun: boolean;
   hostRoot: string;
 }
 
@@ -71,7 +70,7 @@ export async function runApplicationScript(ctid: string, name: string, ctx: AppS
   const script = resolveAppScript(name, ctx);
   info(`Running application script ${name} for CTID ${ctid} (${script.kind === 'port' ? 'port, on the host' : 'bash, inside the container'})`);
   if (script.kind === 'port') {
-    const result = await runScript(name, [ctid], { legacyDir: ctx.legacyDir, useLegacy: ctx.useLegacy, env: ctx.env, dryRun: ctx.dryRun });
+    const result = await runScript(name, [ctid], { legacyDir: ctx.legacyDir, useLegacy: ctx.useLegacy, env: ctx.env });
     if (result.code !== 0) throw new PhoenixError(`Application script '${name}' failed for CTID ${ctid} (exit ${result.code}).`);
     return;
   }
@@ -99,13 +98,7 @@ async function runLegacyInside(ctid: string, name: string, script: ResolvedScrip
     const dirs = [...new Set(staged.map((f) => path.posix.dirname(f.to)))];
     await pct.exec(ctid, ['mkdir', '-p', ...dirs], { quiet: true });
     for (const file of staged) await pct.push(ctid, file.from, file.to, { perms: file.perms });
-    const result = await run({
-      cmd: 'pct',
-      args: ['exec', ctid, '--', `${STAGING_DIR}/${path.basename(name)}`, ctid],
-      stdio: 'inherit',
-      allowFailure: true,
-      timeoutMs: 0,
-    });
+    const result = await pct.exec(ctid, [`${STAGING_DIR}/${path.basename(name)}`, ctid], { stdio: 'inherit', allowFailure: true, timeoutMs: 0 });
     if (result.code !== 0) throw new PhoenixError(`Application script '${name}' failed for CTID ${ctid} (exit ${result.code}).`);
   } finally {
     if (sanitized && !isDryRun()) fs.rmSync(sanitized, { force: true });

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LxcConfig, LxcManifest, MountPoint } from '../config-types.mts';
 import { ensureDir } from '../fs.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { info, warn } from '../log.mts';
 import { toHostId } from '../id-maps.mts';
 

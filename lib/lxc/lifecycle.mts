@@ -22,8 +22,9 @@ import { CommandError, ConfigError, PhoenixError } from '../errors.mts';
 import { UnsafeValueError } from '../field-values.mts';
 import { debug, info, success, warn } from '../log.mts';
 import * as pct from '../pct.mts';
-import { parseConfigLines, toPveArgs, type PveConfig } from '../pve-args.mts';
-import { run, query, isDryRun, sleep } from '../runner.mts';
+import type { PveConfig } from '../pve-args.mts';
+import { run, sleep } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { resolveScript, runScript } from '../bridge.mts';
 import { pvesmStatus, pveamList, pveamDownload, pvesmPath } from '../storage.mts';
 import { guestGraph } from '../guests.mts';
@@ -89,7 +90,6 @@ export interface GuestView {
 }
 
 const ABSENT: GuestView = { exists: false, config: undefined, running: false, template: false, virtual: false };
-const NOT_FOUND = /does not exist|no such container|not found/i;
 
 // ---------------------------------------------------------------- looking
 
@@ -97,12 +97,8 @@ const NOT_FOUND = /does not exist|no such container|not found/i;
 export async function inspect(session: LxcSession, ctid: string): Promise<GuestView> {
   const assumed = session.assumed.get(ctid);
   if (assumed) return assumed;
-  const result = await query({ cmd: 'pct', args: ['config', ctid], allowFailure: true, quiet: true });
-  if (result.code !== 0) {
-    if (NOT_FOUND.test(result.stderr)) return ABSENT;
-    await query({ cmd: 'pct', args: ['config', ctid] }); // throws with pct's own words
-  }
-  const config = parseConfigLines(result.stdout);
+  const config = await pct.configIfExists(ctid);
+  if (config === undefined) return ABSENT;
   const template = config.values.template === '1';
   const running = template ? false : (await pct.status(ctid)) === 'running';
   return { exists: true, config, running, template, virtual: false };
@@ -123,7 +119,6 @@ async function runChild(session: LxcSession, name: string, args: readonly string
     legacyDir: session.options.legacyDir,
     useLegacy: session.options.useLegacy,
     env: childEnvironment(session),
-    dryRun: session.options.dryRun,
   });
   return result.code;
 }
@@ -153,7 +148,7 @@ function snapshotsEnabled(session: LxcSession, ct: LxcConfig): boolean {
 }
 
 function lockOptions(session: LxcSession, waitSeconds = session.options.lockWaitSeconds) {
-  return { waitSeconds, script: session.script, enabled: !session.options.dryRun };
+  return { waitSeconds, script: session.script, enabled: !isDryRun() };
 }
 
 /** Every pct failure of a step is fatal (exit 1), as log_fatal made it; the message keeps pct's reason. */
@@ -375,7 +370,7 @@ async function createFromOsTemplate(session: LxcSession, ctid: string, ct: LxcCo
   if (!storages.some((s) => s.name === ct.storage_pool)) throw new PhoenixError(`Storage pool '${ct.storage_pool}' does not exist (pvesm status).`);
   const ostemplate = await ensureOsTemplate(session, template, changes);
   const options = createOptions(ct);
-  await step(`'pct create' failed for CTID ${ctid}`, () => run({ cmd: 'pct', args: ['create', ctid, ostemplate, ...toPveArgs(options)], timeoutMs: 30 * 60_000 }));
+  await step(`'pct create' failed for CTID ${ctid}`, () => pct.create(ctid, ostemplate, options, { timeoutMs: 30 * 60_000 }));
   changes.push(`created from ${ostemplate}`);
   if (isDryRun()) {
     const assumed: GuestView = { exists: true, config: assumedConfigAfterCreate(ctid, options), running: false, template: false, virtual: true };
@@ -449,8 +444,7 @@ async function applyPlan(session: LxcSession, ctid: string, view: GuestView, pla
     info(`Applying configuration to CT ${ctid}: ${[...setKeys, ...plan.delete.map((k) => `-${k}`)].join(', ')}`);
     // One call: Proxmox validates every option before it writes any, so a
     // bad value leaves the config as it was.
-    const args = ['set', ctid, ...toPveArgs(plan.set), ...(plan.delete.length > 0 ? ['--delete', plan.delete.join(',')] : [])];
-    await step(`Failed to configure CT ${ctid}`, () => run({ cmd: 'pct', args }));
+    await step(`Failed to configure CT ${ctid}`, () => pct.set(ctid, plan.set, plan.delete));
     changes.push(`set ${[...setKeys, ...plan.delete.map((k) => `-${k}`)].join(',')}`);
   }
   if (plan.raw.add.length > 0 || plan.raw.remove.length > 0) {
@@ -461,7 +455,7 @@ async function applyPlan(session: LxcSession, ctid: string, view: GuestView, pla
     changes.push(`raw lines +${plan.raw.add.length}/-${plan.raw.remove.length}`);
   }
   for (const { disk, size } of plan.resize) {
-    const result = await step(`Failed to resize ${disk} of CT ${ctid}`, () => run({ cmd: 'pct', args: ['resize', ctid, disk, size], allowFailure: true }));
+    const result = await step(`Failed to resize ${disk} of CT ${ctid}`, () => pct.resize(ctid, disk, size, { allowFailure: true }));
     if (result.code !== 0 && !/already at specified size/.test(result.stderr)) {
       throw new PhoenixError(`Failed to resize ${disk} of CT ${ctid} to ${size}: ${result.stderr.trim()}`);
     }
@@ -485,9 +479,7 @@ async function ensureStarted(session: LxcSession, ctid: string, view: GuestView,
 
 async function startWithRetries(session: LxcSession, ctid: string): Promise<void> {
   await step(`Failed to start container ${ctid} after 3 attempts`, () =>
-    run({
-      cmd: 'pct',
-      args: ['start', ctid],
+    pct.start(ctid, {
       retry: {
         attempts: 3,
         delayMs: session.options.startRetryDelayMs,
@@ -504,7 +496,7 @@ async function ensureSnapshot(ctid: string, name: string, existing: string[], ch
     return;
   }
   info(`Creating snapshot '${name}' for CT ${ctid}...`);
-  const result = await run({ cmd: 'pct', args: ['snapshot', ctid, name], allowFailure: true });
+  const result = await pct.snapshot(ctid, name, undefined, { allowFailure: true });
   if (result.code !== 0) {
     const output = `${result.stderr}\n${result.stdout}`;
     if (/snapshot feature is not available/.test(output)) {
@@ -581,7 +573,6 @@ async function applicationScript(session: LxcSession, ctid: string, ct: LxcConfi
     legacyDir: session.options.legacyDir,
     useLegacy: session.options.useLegacy,
     env: childEnvironment(session),
-    dryRun: session.options.dryRun,
     hostRoot: session.options.hostRoot,
   });
   record.application_script = { name, digest };

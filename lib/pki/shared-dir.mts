@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { removeFile, writeFileAtomic } from '../fs.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { info, warn } from '../log.mts';
 
 /** Where the bash CA's directory is mounted, in CT 103 and in the containers that share it. */

@@ -11,7 +11,8 @@ import https from 'node:https';
 import { PhoenixError } from '../errors.mts';
 import { debug, info } from '../log.mts';
 import { addSecret, isSecretKey, redact } from '../redact.mts';
-import { isDryRun, sleep } from '../runner.mts';
+import { sleep } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 
 export interface PortainerClientOptions {
   /** e.g. https://10.0.0.21:9443 (no trailing /api). */

@@ -15,7 +15,7 @@ import { pathFormProblem, systemTreeOf } from '../config-paths.mts';
 import { writeFileAtomic } from '../fs.mts';
 import { info, warn } from '../log.mts';
 import { addSecret } from '../redact.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 
 /** Where the password lives when the hypervisor config names no file. */
 export const DEFAULT_ADMIN_PASSWORD_FILE = '/etc/phoenix/secrets/portainer_admin_password';

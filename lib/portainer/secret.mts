@@ -7,7 +7,7 @@
 // removes it with the stack, and the next deploy creates it again.
 
 import { docker, dockerQuery, type GuestTiming } from '../swarm/docker.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { info } from '../log.mts';
 
 export const ADMIN_SECRET = 'portainer_admin_password';

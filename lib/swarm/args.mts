@@ -1,9 +1,10 @@
-// swarm-manager.sh's command line: `<action> [args]` with the bash's
-// actions and usage messages. `--dry-run` and `--help` are taken wherever
-// they stand; `--env` may come anywhere after the stack (the bash's `rm`
-// read the environment from the third word only).
+// swarm-manager.sh's command line, declared: `<action> [args]` with the
+// bash's actions and usage messages. `--dry-run`, `--help` and `--env` may
+// stand anywhere (the bash's `rm` read the environment from the third word
+// only). Words an action does not take were ignored by the bash; they still
+// are, with a warning.
 
-import { UsageError } from '../errors.mts';
+import { defineArgs, usageError, type ParsedArgs } from '../args.mts';
 
 export const ACTIONS = ['init', 'join', 'deploy', 'rm', 'status'] as const;
 export type SwarmAction = (typeof ACTIONS)[number];
@@ -25,10 +26,32 @@ Options:
 init and join change nothing when the Swarm already is as the manifests say.
 `;
 
+const stackUsage = (action: string | undefined) => `Usage: phoenix swarm ${action} <stack_name> --env <environment_name>`;
+const stack = { positionals: [{ name: 'stack', missing: stackUsage }], extra: 'ignore' } as const;
+
+export const SWARM_ARGS = defineArgs({
+  name: 'swarm-manager.sh',
+  usage: USAGE,
+  dryRun: true,
+  flags: {
+    env: { type: 'string', only: ['deploy', 'rm'], needs: 'an environment name' },
+    'host-mode': { type: 'boolean', only: ['deploy'] },
+  },
+  commands: {
+    init: { extra: 'ignore' },
+    status: { extra: 'ignore' },
+    join: {
+      positionals: [{ name: 'vmid', missing: 'Usage: phoenix swarm join <vmid>', check: (vmid) => (/^\d+$/.test(vmid) ? undefined : `'${vmid}' is not a VM id`) }],
+      extra: 'ignore',
+    },
+    deploy: stack,
+    rm: stack,
+  },
+  invalidCommand: (action) => `Invalid action '${action ?? ''}' for swarm-manager. Valid actions: ${ACTIONS.join(', ')}`,
+});
+
 export interface SwarmArgs {
-  help: boolean;
-  dryRun: boolean;
-  action?: SwarmAction;
+  action: SwarmAction;
   vmid?: string;
   stack?: string;
   environment?: string;
@@ -37,55 +60,13 @@ export interface SwarmArgs {
   ignored: string[];
 }
 
-export function parseSwarmArgs(argv: readonly string[]): SwarmArgs {
-  const args: SwarmArgs = { help: false, dryRun: false, hostMode: false, ignored: [] };
-  const words: string[] = [];
-  for (const word of argv) {
-    if (word === '--dry-run') args.dryRun = true;
-    else if (word === '--help' || word === '-h') args.help = true;
-    else words.push(word);
-  }
-  if (args.help) return args;
-  const [action, ...rest] = words;
-  if (action === undefined || !(ACTIONS as readonly string[]).includes(action)) {
-    throw new UsageError(`Invalid action '${action ?? ''}' for swarm-manager. Valid actions: ${ACTIONS.join(', ')}`, { hint: 'swarm-manager.sh --help' });
-  }
-  args.action = action as SwarmAction;
-  switch (args.action) {
-    case 'init':
-    case 'status':
-      args.ignored = rest;
-      break;
-    case 'join': {
-      const [vmid, ...extra] = rest;
-      if (vmid === undefined || vmid === '') throw new UsageError('Usage: phoenix swarm join <vmid>');
-      if (!/^\d+$/.test(vmid)) throw new UsageError(`'${vmid}' is not a VM id`, { hint: 'Usage: phoenix swarm join <vmid>' });
-      args.vmid = vmid;
-      args.ignored = extra;
-      break;
-    }
-    case 'deploy':
-    case 'rm': {
-      for (let i = 0; i < rest.length; i++) {
-        const word = rest[i] as string;
-        if (word === '--env') {
-          args.environment = rest[i + 1] ?? '';
-          i++;
-        } else if (word.startsWith('--env=')) {
-          args.environment = word.slice('--env='.length);
-        } else if (word === '--host-mode' && args.action === 'deploy') {
-          args.hostMode = true;
-        } else if (args.stack === undefined && !word.startsWith('--')) {
-          args.stack = word;
-        } else {
-          args.ignored.push(word);
-        }
-      }
-      if (!args.stack || !args.environment) {
-        throw new UsageError(`Usage: phoenix swarm ${args.action} <stack_name> --env <environment_name>`);
-      }
-      break;
-    }
-  }
-  return args;
+/** The declared command line as swarm-manager works with it; deploy and rm need --env. */
+export function swarmArgs(args: ParsedArgs<typeof SWARM_ARGS>): SwarmArgs {
+  const out: SwarmArgs = { action: args.command, hostMode: args.flags['host-mode'], ignored: args.ignored };
+  if (args.positional.vmid !== undefined) out.vmid = args.positional.vmid;
+  if (args.positional.stack !== undefined) out.stack = args.positional.stack;
+  if (args.flags.env !== undefined) out.environment = args.flags.env;
+  if ((out.action === 'deploy' || out.action === 'rm') && out.environment === undefined) throw usageError(SWARM_ARGS, stackUsage(out.action));
+  return out;
 }
+

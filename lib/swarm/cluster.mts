@@ -23,7 +23,7 @@ import * as qm from '../qm.mts';
 import { ConfigError, PhoenixError } from '../errors.mts';
 import { info, success, warn } from '../log.mts';
 import { addSecret } from '../redact.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import type { PhoenixConfig } from '../config.mts';
 import type { VmConfig } from '../config-types.mts';
 import { docker, dockerQuery, inspectNode, listNodes, runInGuest, swarmInfo, type GuestTiming, type SwarmInfo } from './docker.mts';

@@ -13,7 +13,7 @@
 
 import { info, success, warn, debug } from '../log.mts';
 import { removeFile } from '../fs.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { PhoenixError, UsageError } from '../errors.mts';
 import { DIGEST_LABEL, NAME_PATTERN, renderedPath, renderStack, stackEntry, writeRenderedStack, type RenderedStack } from '../stacks/render.mts';
 import { docker, dockerQuery } from './docker.mts';

@@ -13,6 +13,7 @@ import { configPathsEnv, type ConfigPaths } from '../config.mts';
 import { childEnv, type PhoenixOptions } from '../env.mts';
 import { PhoenixError } from '../errors.mts';
 import { formatCommand, type RecordedCommand } from '../runner.mts';
+import { isDryRun, runContext } from '../context.mts';
 import { redact } from '../redact.mts';
 
 export interface ChildRun {
@@ -55,13 +56,14 @@ export async function runChild(ctx: ChildContext, upstreamName: string, args: re
     PHOENIX_RECORD: record,
     PHOENIX_LOCK_TOKEN: ctx.lockToken,
   });
-  const result = await runScript(upstreamName, args, { legacyDir: ctx.options.legacyDir, useLegacy: ctx.options.useLegacy, env, dryRun: ctx.options.dryRun, capture: true });
+  const result = await runScript(upstreamName, args, { legacyDir: ctx.options.legacyDir, useLegacy: ctx.options.useLegacy, env, capture: true });
   const recorded = readRecord(record);
   // The child's commands belong to this run's plan too.
-  if (ctx.options.recordFile && recorded.lines.length > 0) {
+  const { recordFile } = runContext();
+  if (recordFile && recorded.lines.length > 0) {
     try {
       // Masked again with this process's secrets too: the child knew only its own.
-      fs.appendFileSync(ctx.options.recordFile, recorded.lines.map((l) => `${redact(l)}\n`).join(''));
+      fs.appendFileSync(recordFile, recorded.lines.map((l) => `${redact(l)}\n`).join(''));
     } catch {
       // An audit aid only.
     }
@@ -69,7 +71,7 @@ export async function runChild(ctx: ChildContext, upstreamName: string, args: re
   fs.rmSync(record, { force: true });
   const after = digests(watch);
   const filesChanged = watch.filter((file) => before.get(file) !== after.get(file));
-  const mutations = recorded.entries.filter((c) => c.mutating && (ctx.options.dryRun ? true : !c.skipped));
+  const mutations = recorded.entries.filter((c) => c.mutating && (isDryRun() ? true : !c.skipped));
   return { command, kind, code: result.code, stdout: result.stdout, stderr: result.stderr, mutations, filesChanged };
 }
 

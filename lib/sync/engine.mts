@@ -4,7 +4,9 @@
 // failed is not run (skipped, naming the failure); a failure names the
 // command that failed, and the run's exit status is the failed child's.
 
-import { configureLog, error, info, logSettings, success, warn } from '../log.mts';
+import type { ChalkInstance } from 'chalk';
+import { isDryRun } from '../context.mts';
+import { chalkFor, configureLog, error, info, logSettings, success, warn } from '../log.mts';
 import { exitCodeFor, PhoenixError } from '../errors.mts';
 import { PortainerApiError } from '../portainer/client.mts';
 import { CommandError } from '../errors.mts';
@@ -50,7 +52,7 @@ function startSpinner(label: string): () => void {
 export async function runStages(stages: readonly Stage[], ctx: SyncContext): Promise<SyncReport> {
   const reports: StageReport[] = [];
   const byId = new Map<string, StageReport>();
-  const dry = ctx.options.dryRun;
+  const dry = isDryRun();
   info(`sync plan${dry ? ' (dry run: nothing will be changed)' : ''}:`);
   stages.forEach((stage, i) => info(`  ${i + 1}. ${stage.title}: ${safeDescribe(stage, ctx)}`));
 
@@ -131,10 +133,28 @@ function label(status: StageReport['status'], dry: boolean): string {
   return status === 'changed' ? 'would change' : status;
 }
 
-export function formatSummary(reports: readonly StageReport[], dry = false): string {
-  const rows = reports.map((r) => [r.title, label(r.status, dry), `${(r.ms / 1000).toFixed(1)} s`, r.detail + (r.status === 'failed' && r.command ? ` [${r.command}]` : '')]);
+const RESULT_STYLES: Record<StageReport['status'], (chalk: ChalkInstance) => ChalkInstance> = {
+  changed: (chalk) => chalk.cyan,
+  unchanged: (chalk) => chalk.green,
+  failed: (chalk) => chalk.red,
+  skipped: (chalk) => chalk.yellow,
+};
+
+/**
+ * The table at the end of `sync all`, for stdout. Colour (the header in
+ * bold, each result in its own colour) only when `chalk` colours: by
+ * default when stdout is a terminal and NO_COLOR is unset.
+ */
+export function formatSummary(reports: readonly StageReport[], dry = false, chalk: ChalkInstance = chalkFor(process.stdout)): string {
+  const rows = reports.map((r) => ({
+    cells: [r.title, label(r.status, dry), `${(r.ms / 1000).toFixed(1)} s`, r.detail + (r.status === 'failed' && r.command ? ` [${r.command}]` : '')],
+    style: RESULT_STYLES[r.status](chalk),
+  }));
   const head = ['stage', 'result', 'time', 'details'];
-  const widths = [0, 1, 2].map((i) => Math.max(head[i]!.length, ...rows.map((row) => row[i]!.length)));
-  const fmt = (row: string[]) => `${row.slice(0, 3).map((cell, i) => cell.padEnd(widths[i]!)).join('  ')}  ${row[3]}`.trimEnd();
-  return `\n${fmt(head)}\n${fmt(widths.map((w) => '-'.repeat(w)).concat('-------'))}\n${rows.map(fmt).join('\n')}\n\n`;
+  const widths = [0, 1, 2].map((i) => Math.max(head[i]!.length, ...rows.map((row) => row.cells[i]!.length)));
+  // Cells are padded outside their colour, so escape codes take no room and trailing blanks still trim.
+  const fmt = (cells: string[], paintResult: (text: string) => string = (text) => text): string =>
+    `${cells.slice(0, 3).map((cell, i) => (i === 1 ? paintResult(cell) : cell) + ' '.repeat(widths[i]! - cell.length)).join('  ')}  ${cells[3]}`.trimEnd();
+  const body = rows.map((row) => fmt(row.cells, row.style));
+  return `\n${chalk.bold(fmt(head))}\n${fmt(widths.map((w) => '-'.repeat(w)).concat('-------'))}\n${body.join('\n')}\n\n`;
 }

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as pct from '../pct.mts';
 import { info } from '../log.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 
 export interface GuestFile {
   guestPath: string;

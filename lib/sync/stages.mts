@@ -23,7 +23,7 @@ import { ensureDir, writeFileAtomic } from '../fs.mts';
 import { info, warn } from '../log.mts';
 import * as pct from '../pct.mts';
 import * as qm from '../qm.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import { claimsNoChange, failureLine, runChild, type ChildContext, type ChildRun } from './child.mts';
 import { deployGuestFile, restoreGuestFile, type DeployedFile } from './guestfiles.mts';
 import { DYNAMIC_RELATIVE, traefikCt } from '../gateway/traefik.mts';

@@ -23,9 +23,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as qm from '../qm.mts';
-import { CommandError, ConfigError, PhoenixError, UsageError } from '../errors.mts';
+import { CommandError, ConfigError, PhoenixError } from '../errors.mts';
 import { debug, info, success, warn } from '../log.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 import type { PhoenixConfig } from '../config.mts';
 import type { CertificateEntry, VmConfig } from '../config-types.mts';
 import type { PhoenixOptions } from '../env.mts';
@@ -108,7 +108,7 @@ export interface FeaturePlan {
   steps: readonly Step[];
 }
 
-// ---------------------------------------------------------------- arguments and names
+// ---------------------------------------------------------------- names and the closing report
 
 /** The upstream file name of each VM feature script. */
 export function scriptName(feature: string): string {
@@ -117,28 +117,13 @@ export function scriptName(feature: string): string {
   return `feature_install_${feature}.sh`;
 }
 
-/**
- * `<script> <vmid>` as the bash took it; `--dry-run` is accepted anywhere,
- * as phoenix-cli accepts it. A missing VMID is fatal (exit 1), as it was for
- * trusted_ca, the only bash feature that checked.
- */
-export function parseFeatureArgs(argv: readonly string[], script: string): { vmid: string; dryRun: boolean } {
-  const usage = `usage: ${script} <VMID>`;
-  const positional = argv.filter((a) => a !== '--dry-run');
-  const dryRun = positional.length !== argv.length;
-  const [vmid = '', ...extra] = positional;
-  if (vmid === '' || vmid === '-h' || vmid === '--help') throw new UsageError(`missing VMID; ${usage}`);
-  if (!/^[1-9]\d{2,8}$/.test(vmid)) throw new UsageError(`'${vmid}' is not a VM id; ${usage}`);
-  if (extra.length > 0) warn(`ignoring extra arguments: ${extra.join(' ')}`);
-  return { vmid, dryRun };
-}
-
-export function reportFeature(result: FeatureResult, dryRun: boolean): void {
+/** The closing log line of a feature. */
+export function reportFeature(result: FeatureResult): void {
   const where = `VM ${result.vmid}`;
   if (result.outcome === 'skipped') info(`${result.feature}: nothing to do on ${where}: ${result.reason ?? 'not applicable'}`);
   else if (result.outcome === 'unchanged' && (result.warnings ?? []).length > 0) warn(`${result.feature}: nothing changed on ${where}; failed: ${result.warnings!.join('; ')}`);
   else if (result.outcome === 'unchanged') success(`${result.feature}: already in place on ${where} (unchanged)`);
-  else if (dryRun) info(`${result.feature}: DRY-RUN: ${result.changes.length} change(s) planned on ${where}: ${result.changes.join('; ')}`);
+  else if (isDryRun()) info(`${result.feature}: DRY-RUN: ${result.changes.length} change(s) planned on ${where}: ${result.changes.join('; ')}`);
   else success(`${result.feature}: done on ${where}: ${result.changes.join('; ')}`);
 }
 

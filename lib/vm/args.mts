@@ -1,10 +1,10 @@
-// vm-manager's command line: `vm-manager.sh <action> <vmid>`, as the bash
-// took it, plus `--config FILE` (the VM manifest; the bash defined it but
-// dropped it, finding 5), `--dry-run` and `--help`. Words after the VMID were
+// vm-manager's command line, declared: `vm-manager.sh <action> <vmid>`, as
+// the bash took it, plus `--config FILE` (the VM manifest; the bash defined
+// it but dropped it), `--dry-run` and `--help`. Words after the VMID were
 // ignored by the bash; they still are, with a warning, except for `status`,
 // which takes several VMIDs.
 
-import { UsageError } from '../errors.mts';
+import { defineArgs, parseArgs, type CommandSpec, type ParsedArgs } from '../args.mts';
 
 export const VM_ACTIONS = ['create', 'converge', 'start', 'stop', 'restart', 'delete', 'sync', 'status'] as const;
 export type VmAction = (typeof VM_ACTIONS)[number];
@@ -20,6 +20,22 @@ export const USAGE = `Usage: vm-manager.sh <action> <vmid> [--config FILE] [--dr
   --config FILE      the VM manifest (default: VM_CONFIG_FILE, core_paths, <base>/etc/phoenix_vm_configs.json)
 `;
 
+const validVmid = (id: string) => (/^[1-9][0-9]*$/.test(id) ? undefined : `Invalid VMID '${id}': a positive number is expected.`);
+const needsVmid = (action: string | undefined) => `'${action}' needs a VMID`;
+const oneVmid: CommandSpec = { positionals: [{ name: 'vmid', missing: needsVmid, check: validVmid }], extra: 'ignore' };
+
+export const VM_MANAGER_ARGS = defineArgs({
+  name: 'vm-manager.sh',
+  usage: USAGE,
+  dryRun: true,
+  flags: { config: { type: 'string', needs: 'a file' } },
+  commands: {
+    ...(Object.fromEntries(VM_ACTIONS.map((action) => [action, oneVmid])) as Record<Exclude<VmAction, 'status'>, CommandSpec>),
+    status: { positionals: [{ name: 'vmids', variadic: true, missing: needsVmid, check: validVmid }] },
+  },
+  invalidCommand: (action) => `Invalid action '${action ?? ''}' for vm-manager.`,
+});
+
 export interface VmManagerArgs {
   action: VmAction | undefined;
   vmids: string[];
@@ -30,29 +46,13 @@ export interface VmManagerArgs {
   ignored: string[];
 }
 
+/** The declared command line as vm-manager works with it. */
+export function vmManagerArgs(args: ParsedArgs<typeof VM_MANAGER_ARGS>): VmManagerArgs {
+  return { action: args.command, vmids: args.operands, configFile: args.flags.config, dryRun: args.dryRun, help: false, ignored: args.ignored };
+}
+
 export function parseVmManagerArgs(argv: readonly string[]): VmManagerArgs {
-  const out: VmManagerArgs = { action: undefined, vmids: [], configFile: undefined, dryRun: false, help: false, ignored: [] };
-  const words: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--help' || arg === '-h') out.help = true;
-    else if (arg === '--dry-run') out.dryRun = true;
-    else if (arg === '--config' || arg.startsWith('--config=')) {
-      const value = arg === '--config' ? argv[++i] : arg.slice('--config='.length);
-      if (!value) throw new UsageError('--config needs a file', { hint: USAGE.split('\n')[0] });
-      out.configFile = value;
-    } else if (arg.startsWith('--')) throw new UsageError(`unknown option '${arg}'`, { hint: USAGE.split('\n')[0] });
-    else words.push(arg);
-  }
-  if (out.help) return out;
-  const [action, ...rest] = words;
-  if (action === undefined || !(VM_ACTIONS as readonly string[]).includes(action)) {
-    throw new UsageError(`Invalid action '${action ?? ''}' for vm-manager.`, { hint: USAGE.split('\n')[0] });
-  }
-  out.action = action as VmAction;
-  if (rest.length === 0) throw new UsageError(`'${action}' needs a VMID`, { hint: USAGE.split('\n')[0] });
-  out.vmids = action === 'status' ? rest : rest.slice(0, 1);
-  if (action !== 'status') out.ignored = rest.slice(1);
-  for (const id of out.vmids) if (!/^[1-9][0-9]*$/.test(id)) throw new UsageError(`Invalid VMID '${id}': a positive number is expected.`);
-  return out;
+  const parsed = parseArgs(VM_MANAGER_ARGS, argv);
+  if (parsed.help) return { action: undefined, vmids: [], configFile: undefined, dryRun: false, help: true, ignored: [] };
+  return vmManagerArgs(parsed);
 }

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { resolveScript, runScript, type ResolvedScript } from '../bridge.mts';
 import { PhoenixError } from '../errors.mts';
+import { isDryRun } from '../context.mts';
 import { writeFileAtomic } from '../fs.mts';
 import { info, success, warn } from '../log.mts';
 import type { PhoenixConfig } from '../config.mts';
@@ -38,7 +39,6 @@ export interface FeatureRunContext {
   env: Record<string, string>;
   legacyDir: string | undefined;
   useLegacy: readonly string[];
-  dryRun: boolean;
   hostRoot: string;
   timing: GuestTiming;
   /** False in a dry-run whose VM is not running yet: nothing can be asked of the guest. */
@@ -97,7 +97,7 @@ export class FeatureRunner {
     const { vmid } = this.ctx.spec;
     if (script.kind === 'port' || legacyOn === 'host') {
       info(`Applying ${label} to VM ${vmid} (${script.kind === 'port' ? 'port' : `bash copy ${script.path}`}, on the host)...`);
-      if (this.ctx.dryRun && !this.ctx.guestReachable) {
+      if (isDryRun() && !this.ctx.guestReachable) {
         info(`DRY-RUN: would run ${name} ${vmid} once VM ${vmid} is up`);
         return;
       }
@@ -105,10 +105,10 @@ export class FeatureRunner {
       if (install) {
         const { reportFeature } = await import('../vm-features/index.mts');
         const result = await install(vmid, { config: this.ctx.config, options: this.ctx.options, pollMs: this.ctx.timing.pollMs });
-        reportFeature(result, this.ctx.dryRun);
+        reportFeature(result);
         return;
       }
-      const result = await runScript(name, [vmid], { legacyDir: this.ctx.legacyDir, useLegacy: this.ctx.useLegacy, env: this.ctx.env, dryRun: this.ctx.dryRun });
+      const result = await runScript(name, [vmid], { legacyDir: this.ctx.legacyDir, useLegacy: this.ctx.useLegacy, env: this.ctx.env });
       if (result.code !== 0) throw new PhoenixError(`${label} failed for VM ${vmid} (${name} exited ${result.code})`);
       success(`${label} applied to VM ${vmid}.`);
       return;
@@ -118,7 +118,7 @@ export class FeatureRunner {
     const file = path.posix.basename(name);
     const logFile = `/var/log/phoenix_${file.replace(/^feature_install_/, 'feature_').replace(/\.sh$/, '')}.log`;
     const args = [this.staging.guestDir, file, logFile, vmid];
-    if (this.ctx.dryRun) {
+    if (isDryRun()) {
       await guestScript(vmid, FEATURE_LAUNCH_SCRIPT, args, { timing: this.ctx.timing });
       return;
     }

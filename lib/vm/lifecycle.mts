@@ -18,8 +18,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import * as qm from '../qm.mts';
-import { query, run, isDryRun } from '../runner.mts';
-import { parseConfigLines, toPveArgs } from '../pve-args.mts';
+import { isDryRun } from '../context.mts';
 import { CommandError, PhoenixError } from '../errors.mts';
 import { debug, info, success, warn } from '../log.mts';
 import { ensureDir, removeFile, writeFileAtomic } from '../fs.mts';
@@ -76,7 +75,6 @@ export interface VmView {
 }
 
 const ABSENT: VmView = { exists: false, config: {}, running: false, template: false, virtual: false };
-const NOT_FOUND = /does not exist|no such vm|not found/i;
 
 function timing(options: PhoenixOptions): GuestTiming {
   return {
@@ -87,7 +85,7 @@ function timing(options: PhoenixOptions): GuestTiming {
 }
 
 function lockOptions(session: VmSession, waitSeconds = session.options.lockWaitSeconds) {
-  return { waitSeconds, script: session.script, enabled: !session.options.dryRun };
+  return { waitSeconds, script: session.script, enabled: !isDryRun() };
 }
 
 function childEnvironment(session: VmSession): Record<string, string> {
@@ -104,7 +102,6 @@ function featureRunContext(session: VmSession, spec: VmSpec, timing: FeatureRunC
     env: childEnvironment(session),
     legacyDir: options.legacyDir,
     useLegacy: options.useLegacy,
-    dryRun: options.dryRun,
     hostRoot: options.hostRoot,
     timing,
     guestReachable,
@@ -119,12 +116,9 @@ function specFor(session: VmSession, vmid: string): VmSpec {
 export async function inspectVm(session: VmSession, vmid: string): Promise<VmView> {
   const assumed = session.assumed.get(vmid);
   if (assumed) return assumed;
-  const result = await query({ cmd: 'qm', args: ['config', vmid], allowFailure: true, quiet: true });
-  if (result.code !== 0) {
-    if (NOT_FOUND.test(result.stderr)) return ABSENT;
-    await query({ cmd: 'qm', args: ['config', vmid] }); // throws with qm's own words
-  }
-  const config = parseConfigLines(result.stdout).values;
+  const found = await qm.configIfExists(vmid);
+  if (found === undefined) return ABSENT;
+  const config = found.values;
   const template = config.template === '1';
   const running = template ? false : (await qm.status(vmid)) === 'running';
   return { exists: true, config, running, template, virtual: false };
@@ -214,7 +208,7 @@ async function createLocked(session: VmSession, spec: VmSpec, scripts: ReturnTyp
   }
   const cloudInitChanged = snippets.changed || diff.changed.some((k) => CLOUD_INIT_KEYS.has(k));
   if (view.running && cloudInitChanged) {
-    await run({ cmd: 'qm', args: ['cloudinit', 'update', vmid] });
+    await qm.cloudinitUpdate(vmid);
     warn(`VM ${vmid} is running: its new cloud-init settings apply at its next boot`);
     changes.push('regenerated the cloud-init drive');
   }
@@ -259,7 +253,7 @@ async function defineVm(session: VmSession, spec: VmSpec, changes: string[]): Pr
   const image = await findCloudImage(spec.image as string, session.config.hypervisor);
   info(`VM ${vmid}: creating from cloud image ${image} on ${spec.storage}`);
   const options = createFromImageOptions(spec, image, undefined);
-  await run({ cmd: 'qm', args: ['create', vmid, ...toPveArgs(options)], timeoutMs: session.options.guestTimeoutSeconds * 1000 });
+  await qm.create(vmid, options, { timeoutMs: session.options.guestTimeoutSeconds * 1000 });
   changes.push(`created from ${image}`);
   if (isDryRun()) {
     const assumed: VmView = { exists: true, config: stringValues(options), running: false, template: false, virtual: true };
@@ -282,11 +276,7 @@ async function cloneVm(session: VmSession, spec: VmSpec, source: string, changes
     sourceView = await inspectVm(session, source);
   }
   info(`VM ${vmid}: full clone of ${source} onto ${spec.storage}`);
-  await run({
-    cmd: 'qm',
-    args: ['clone', source, vmid, '--name', spec.name, '--full', '1', '--storage', spec.storage],
-    timeoutMs: session.options.guestTimeoutSeconds * 1000,
-  });
+  await qm.clone(source, vmid, { name: spec.name, full: true, storage: spec.storage }, { timeoutMs: session.options.guestTimeoutSeconds * 1000 });
   changes.push(`cloned from ${source}`);
   if (spec.cloneBaseSnapshot) {
     info(`VM ${vmid}: keeping the state of template ${source} as snapshot '${spec.cloneBaseSnapshot}' (its template_snapshot_name)`);
@@ -388,7 +378,7 @@ async function guestPhase(session: VmSession, spec: VmSpec, view: VmView, script
   }
 
   const t = timing(session.options);
-  const reachable = !session.options.dryRun || view.running;
+  const reachable = !isDryRun() || view.running;
   if (!view.running) {
     info(`Starting VM ${vmid}...`);
     await qm.start(vmid);
@@ -428,7 +418,7 @@ async function guestPhase(session: VmSession, spec: VmSpec, view: VmView, script
 }
 
 function saveRecord(session: VmSession, record: VmRecord): void {
-  if (session.options.dryRun || record.uuid === '') return;
+  if (isDryRun() || record.uuid === '') return;
   writeRecord(session.options.hostRoot, record);
 }
 
@@ -457,7 +447,7 @@ async function convertToTemplate(session: VmSession, vmid: string, reachable: bo
 /** Ask the guest to shut down; Proxmox stops it if it has not after the time-out. */
 function shutdown(vmid: string) {
   info(`Shutting down VM ${vmid} (up to ${SHUTDOWN_TIMEOUT_S} s, then stopped)...`);
-  return run({ cmd: 'qm', args: ['shutdown', vmid, '--timeout', String(SHUTDOWN_TIMEOUT_S), '--forceStop', '1'], timeoutMs: (SHUTDOWN_TIMEOUT_S + 60) * 1000 });
+  return qm.shutdown(vmid, SHUTDOWN_TIMEOUT_S, { forceStop: true }, { timeoutMs: (SHUTDOWN_TIMEOUT_S + 60) * 1000 });
 }
 
 /** A finished template is not changed, but the operator hears what differs. */
@@ -497,7 +487,6 @@ async function certificateRun(session: VmSession, vmid: string): Promise<void> {
       legacyDir: session.options.legacyDir,
       useLegacy: session.options.useLegacy,
       env: childEnvironment(session),
-      dryRun: session.options.dryRun,
     });
     if (result.code !== 0) throw new PhoenixError(`Certificate generation failed (exit ${result.code}); VM ${vmid} was not touched.`);
   };
@@ -571,7 +560,7 @@ export async function deleteVm(session: VmSession, vmid: string): Promise<void> 
     }
     if (view.running) {
       info(`Stopping VM ${vmid}...`);
-      const stopped = await run({ cmd: 'qm', args: ['stop', vmid], allowFailure: true });
+      const stopped = await qm.stop(vmid, { allowFailure: true });
       if (stopped.code !== 0) warn(`qm stop ${vmid} failed (exit ${stopped.code}); trying to destroy it anyway`);
     }
     info(`Destroying VM ${vmid} (with --purge: backup jobs, replication and HA entries go too)...`);
@@ -603,7 +592,7 @@ export async function syncVm(session: VmSession, vmid: string): Promise<void> {
   const inGuest = new Map([...scripts].filter(([name]) => name === SYNC_PROXY_SCRIPT));
   await withLock(guestLockPath(session.options.lockFile, vmid), lockOptions(session), async () => {
     const view = await existing(session, vmid);
-    if (!view.running && !session.options.dryRun) throw new PhoenixError(`VM ${vmid} is not running; start it before a sync`);
+    if (!view.running && !isDryRun()) throw new PhoenixError(`VM ${vmid} is not running; start it before a sync`);
     const runner = new FeatureRunner(featureRunContext(session, spec, timing(session.options), view.running), inGuest);
     // The bash certificate sync is host code (it ran the renewal manager);
     // the bash proxy sync is guest code, which the bash ran on the host (B19).

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../fs.mts';
 import { debug, info } from '../log.mts';
-import { isDryRun } from '../runner.mts';
+import { isDryRun } from '../context.mts';
 
 export interface VmRecord {
   vmid: string;

@@ -5,7 +5,7 @@
 // renewal manager calls lib/hypervisor/step_bootstrap.mts directly.
 
 import { runMain, withHostLock } from '../../lib/main.mts';
-import { setupScriptContext } from '../../lib/hypervisor/script.mts';
+import { setupFeatureContext, setupScriptArgs } from '../../lib/hypervisor/script.mts';
 import { bootstrapHostStep } from '../../lib/hypervisor/step_bootstrap.mts';
 
 const USAGE = `Usage: hypervisor_feature_bootstrap_step_cli.sh [HYPERVISOR_CONFIG_FILE] [--dry-run]
@@ -18,9 +18,8 @@ fingerprint. Fails when the host has no root CA copy yet.
   --dry-run   print what would change, change nothing
 `;
 
-await runMain('hypervisor_feature_bootstrap_step_cli.sh', async (context) => {
-  const feature = setupScriptContext(context, USAGE);
-  if (!feature) return 0;
+await runMain(setupScriptArgs('hypervisor_feature_bootstrap_step_cli.sh', USAGE), async (args, context) => {
+  const feature = setupFeatureContext(args.positional.hypervisorConfig, context.options);
   await withHostLock(context, () => bootstrapHostStep(feature));
   return 0;
 });

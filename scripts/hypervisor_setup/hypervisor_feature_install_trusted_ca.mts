@@ -4,7 +4,7 @@
 // lib/hypervisor/trusted_ca.mts.
 
 import { runMain, withHostLock } from '../../lib/main.mts';
-import { setupScriptContext } from '../../lib/hypervisor/script.mts';
+import { setupFeatureContext, setupScriptArgs } from '../../lib/hypervisor/script.mts';
 import { installHostTrustedCa } from '../../lib/hypervisor/trusted_ca.mts';
 
 const USAGE = `Usage: hypervisor_feature_install_trusted_ca.sh [HYPERVISOR_CONFIG_FILE] [--dry-run]
@@ -17,9 +17,8 @@ update-ca-certificates when it changed.
   --dry-run   print what would change, change nothing
 `;
 
-await runMain('hypervisor_feature_install_trusted_ca.sh', async (context) => {
-  const feature = setupScriptContext(context, USAGE);
-  if (!feature) return 0;
+await runMain(setupScriptArgs('hypervisor_feature_install_trusted_ca.sh', USAGE), async (args, context) => {
+  const feature = setupFeatureContext(args.positional.hypervisorConfig, context.options);
   await withHostLock(context, () => installHostTrustedCa(feature));
   return 0;
 });

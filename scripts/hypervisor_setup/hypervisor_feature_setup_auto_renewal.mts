@@ -5,8 +5,9 @@
 // /etc/cron.d job. What the units hold: lib/hypervisor/auto-renewal.mts.
 
 import { runMain, withHostLock } from '../../lib/main.mts';
+import { isDryRun } from '../../lib/context.mts';
 import { info, success } from '../../lib/log.mts';
-import { setupScriptContext } from '../../lib/hypervisor/script.mts';
+import { setupFeatureContext, setupScriptArgs } from '../../lib/hypervisor/script.mts';
 import { setupAutoRenewal, TIMER_UNIT } from '../../lib/hypervisor/auto-renewal.mts';
 
 const USAGE = `Usage: hypervisor_feature_setup_auto_renewal.sh [HYPERVISOR_CONFIG_FILE] [--dry-run]
@@ -18,13 +19,12 @@ toolkit used instead.
   --dry-run   print what would change, change nothing
 `;
 
-await runMain('hypervisor_feature_setup_auto_renewal.sh', async (context) => {
-  const setup = setupScriptContext(context, USAGE);
-  if (!setup) return 0;
+await runMain(setupScriptArgs('hypervisor_feature_setup_auto_renewal.sh', USAGE), async (args, context) => {
+  const setup = setupFeatureContext(args.positional.hypervisorConfig, context.options);
   info('Setting up automatic certificate renewal...');
   const result = await withHostLock(context, () => setupAutoRenewal(setup.config, setup.options));
   if (result.changes.length === 0) success(`automatic certificate renewal already in place (${TIMER_UNIT}); nothing changed`);
-  else if (context.options.dryRun) info(`DRY-RUN: ${result.changes.length} change(s) planned: ${result.changes.join('; ')}`);
+  else if (isDryRun()) info(`DRY-RUN: ${result.changes.length} change(s) planned: ${result.changes.join('; ')}`);
   else success(`automatic certificate renewal: ${result.changes.join('; ')}`);
   return 0;
 });

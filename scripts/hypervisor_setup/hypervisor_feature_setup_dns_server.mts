@@ -5,7 +5,7 @@
 // What it does: lib/hypervisor/dns.mts (the records) and lib/hypervisor/dnsmasq.mts.
 
 import { runMain, withHostLock } from '../../lib/main.mts';
-import { setupScriptContext } from '../../lib/hypervisor/script.mts';
+import { setupFeatureContext, setupScriptArgs } from '../../lib/hypervisor/script.mts';
 import { setupDnsServer } from '../../lib/hypervisor/dnsmasq.mts';
 
 const USAGE = `Usage: hypervisor_feature_setup_dns_server.sh [HYPERVISOR_CONFIG_FILE] [--dry-run]
@@ -20,9 +20,8 @@ host's resolv.conf at it. Does nothing when dns_server.enabled is not true.
   --dry-run   print what would change, change nothing
 `;
 
-await runMain('hypervisor_feature_setup_dns_server.sh', async (context) => {
-  const feature = setupScriptContext(context, USAGE);
-  if (!feature) return 0;
+await runMain(setupScriptArgs('hypervisor_feature_setup_dns_server.sh', USAGE), async (args, context) => {
+  const feature = setupFeatureContext(args.positional.hypervisorConfig, context.options);
   await withHostLock(context, () => setupDnsServer(feature.config, feature.options));
   return 0;
 });

@@ -7,7 +7,7 @@
 // How a run goes: lib/certificates/renewal.mts.
 
 import { runMain, withHostLock } from '../../lib/main.mts';
-import { configureRunner } from '../../lib/runner.mts';
+import { defineArgs } from '../../lib/args.mts';
 import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
 import { info, warn } from '../../lib/log.mts';
 import { renewCertificates } from '../../lib/certificates/renewal.mts';
@@ -30,22 +30,19 @@ manifest, lacks its chain, or does not chain to the current root CA.
 Exits 1 when any entry failed; the others are still processed.
 `;
 
-await runMain('certificate-renewal-manager.sh', async (context) => {
-  const flags = { force: false, generateOnly: false };
-  for (const arg of context.argv) {
-    if (arg === '--force') flags.force = true;
-    else if (arg === '--generate-only') flags.generateOnly = true;
-    else if (arg === '--dry-run') {
-      context.options.dryRun = true;
-      configureRunner({ dryRun: true });
-    } else if (arg === '-h' || arg === '--help') {
-      process.stdout.write(USAGE);
-      return 0;
-    } else {
-      // The bash ignored arguments it did not know; callers may still pass some.
-      warn(`ignoring unknown argument '${arg}'`);
-    }
-  }
+const ARGS = defineArgs({
+  name: 'certificate-renewal-manager.sh',
+  usage: USAGE,
+  dryRun: true,
+  flags: { force: { type: 'boolean' }, 'generate-only': { type: 'boolean' } },
+  // The bash ignored arguments it did not know; callers may still pass some.
+  unknownFlags: 'ignore',
+  extra: 'ignore',
+});
+
+await runMain(ARGS, async (args, context) => {
+  for (const word of args.ignored) warn(`ignoring unknown argument '${word}'`);
+  const flags = { force: args.flags.force, generateOnly: args.flags['generate-only'] };
   if (flags.force) info('--force: every certificate is renewed');
   if (flags.generateOnly) info('--generate-only: certificates are issued but not delivered');
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// lxc-manager.sh <action> <ctid>: the LXC lifecycle. Parses the upstream
+// lxc-manager.sh <action> <ctid>: the LXC lifecycle. Declares the upstream
 // arguments, loads and checks the manifests once, takes the host lock (or
 // runs under the caller's) and hands the action to lib/lxc/lifecycle.mts.
 
 import { runMain, withHostLock } from '../../lib/main.mts';
+import { defineArgs, type CommandSpec, type PositionalSpec } from '../../lib/args.mts';
+import { isDryRun } from '../../lib/context.mts';
 import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { configureRunner } from '../../lib/runner.mts';
-import { CommandError, PhoenixError, UsageError } from '../../lib/errors.mts';
+import { CommandError, PhoenixError } from '../../lib/errors.mts';
 import { info } from '../../lib/log.mts';
 import {
   createContainer,
@@ -20,9 +21,6 @@ import {
   syncContainer,
 } from '../../lib/lxc/lifecycle.mts';
 
-const ACTIONS = ['create-templates', 'create', 'converge', 'sync', 'start', 'stop', 'restart', 'delete', 'status'] as const;
-type Action = (typeof ACTIONS)[number];
-
 const USAGE = `Usage: lxc-manager.sh <action> <ctid> [--dry-run] [--purge-data]
   create <ctid>        create the container (and its missing clone source), configure, start, run features
   converge <ctid>      the same on an existing container; a template takes option changes only
@@ -33,34 +31,36 @@ const USAGE = `Usage: lxc-manager.sh <action> <ctid> [--dry-run] [--purge-data]
   create-templates     dump the containers named in .lxc_templates into the ISO storage
 `;
 
-await runMain('lxc-manager.sh', async (context) => {
-  const flags = new Set(context.argv.filter((a) => a.startsWith('--')));
-  const words = context.argv.filter((a) => !a.startsWith('--'));
-  if (flags.has('--help')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  for (const flag of flags) if (flag !== '--dry-run' && flag !== '--purge-data') throw new UsageError(`unknown option '${flag}'`, { hint: USAGE.split('\n')[0] });
-  const [action, ...ids] = words;
-  if (!action || !(ACTIONS as readonly string[]).includes(action)) {
-    throw new UsageError(`Invalid action '${action ?? ''}' for lxc-manager.`, { hint: USAGE.split('\n')[0] });
-  }
-  if (flags.has('--purge-data') && action !== 'delete') throw new UsageError('--purge-data only goes with delete');
-  if (action === 'create-templates') {
-    if (ids.length > 0) throw new UsageError('create-templates takes no ctid');
-  } else if (ids.length === 0) {
-    throw new UsageError(`'${action}' needs a ctid`, { hint: USAGE.split('\n')[0] });
-  } else if (ids.length > 1 && action !== 'status') {
-    throw new UsageError(`'${action}' takes one ctid, got ${ids.join(' ')}`);
-  }
-  for (const id of ids) if (!/^[0-9]+$/.test(id) || Number(id) <= 0) throw new UsageError(`Invalid CTID '${id}': a positive number is expected.`);
+const validCtid = (id: string) => (/^[0-9]+$/.test(id) && Number(id) > 0 ? undefined : `Invalid CTID '${id}': a positive number is expected.`);
+const oneCtid: CommandSpec = {
+  positionals: [{ name: 'ctid', missing: (action) => `'${action}' needs a ctid`, check: validCtid }],
+  tooMany: (ids, action) => `'${action}' takes one ctid, got ${ids.join(' ')}`,
+};
+const someCtids: PositionalSpec = { name: 'ctids', variadic: true, missing: (action) => `'${action}' needs a ctid`, check: validCtid };
 
+const ARGS = defineArgs({
+  name: 'lxc-manager.sh',
+  usage: USAGE,
+  dryRun: true,
+  flags: { 'purge-data': { type: 'boolean', only: ['delete'] } },
+  commands: {
+    'create-templates': { tooMany: () => 'create-templates takes no ctid' },
+    create: oneCtid,
+    converge: oneCtid,
+    sync: oneCtid,
+    start: oneCtid,
+    stop: oneCtid,
+    restart: oneCtid,
+    delete: oneCtid,
+    status: { positionals: [someCtids] },
+  },
+  invalidCommand: (action) => `Invalid action '${action ?? ''}' for lxc-manager.`,
+});
+
+await runMain(ARGS, async (args, context) => {
   const { options } = context;
-  if (flags.has('--dry-run') && !options.dryRun) {
-    options.dryRun = true;
-    configureRunner({ dryRun: true });
-  }
-  if (options.dryRun) info('--- DRY RUN MODE: nothing will be changed ---');
+  if (isDryRun()) info('--- DRY RUN MODE: nothing will be changed ---');
+  const ids = args.operands;
 
   // Every manifest problem stops here, before the first command.
   const config = loadConfig(resolveConfigPaths());
@@ -71,7 +71,7 @@ await runMain('lxc-manager.sh', async (context) => {
   }
 
   const session = newSession({ script: context.name, options, config, lockToken: undefined, siblings: false });
-  const verb = action as Action;
+  const verb = args.command;
   const id = ids[0] as string;
 
   if (verb === 'status') {
@@ -101,7 +101,7 @@ await runMain('lxc-manager.sh', async (context) => {
           await restartContainer(session, id);
           break;
         case 'delete':
-          await deleteContainer(session, id, { purgeData: flags.has('--purge-data') });
+          await deleteContainer(session, id, { purgeData: args.flags['purge-data'] });
           break;
         case 'sync':
           await syncContainer(session, id);

@@ -8,8 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runMain, withHostLock } from '../../lib/main.mts';
+import { defineArgs } from '../../lib/args.mts';
+import { isDryRun } from '../../lib/context.mts';
 import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { configureRunner } from '../../lib/runner.mts';
 import { info } from '../../lib/log.mts';
 import { UsageError } from '../../lib/errors.mts';
 import { STAGES, type SyncContext } from '../../lib/sync/stages.mts';
@@ -40,35 +41,20 @@ created (mode 600) with a random password when missing.
 
 const STACK_STAGES = new Set(['stack-files', 'swarm', 'portainer', 'stacks']);
 
-await runMain('portainer-manager.sh', async (context) => {
+const ARGS = defineArgs({
+  name: 'portainer-manager.sh',
+  usage: USAGE,
+  dryRun: true,
+  flags: { config: { type: 'string', needs: 'a file' }, 'reset-portainer': { type: 'boolean' } },
+  commands: { sync: { positionals: [{ name: 'target', variadic: true, optional: true }] } },
+  invalidCommand: (action) => (action === undefined ? 'no action given' : `Invalid action '${action}' for portainer-manager. Valid actions: sync`),
+});
+
+await runMain(ARGS, async (args, context) => {
   const { options } = context;
-  const words: string[] = [];
-  const argv = [...context.argv];
-  while (argv.length > 0) {
-    const arg = argv.shift() as string;
-    if (arg === '--config') {
-      const file = argv.shift();
-      if (!file) throw new UsageError('--config needs a file', { hint: USAGE.split('\n')[0] });
-      process.env.HYPERVISOR_CONFIG_FILE = path.resolve(file);
-    } else if (arg.startsWith('--config=')) {
-      process.env.HYPERVISOR_CONFIG_FILE = path.resolve(arg.slice('--config='.length));
-    } else if (arg === '--reset-portainer') {
-      options.resetPortainer = true;
-    } else if (arg === '--dry-run') {
-      options.dryRun = true;
-      configureRunner({ dryRun: true });
-    } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write(USAGE);
-      return 0;
-    } else if (arg.startsWith('--')) {
-      throw new UsageError(`unknown option '${arg}'`, { hint: USAGE.split('\n')[0] });
-    } else {
-      words.push(arg);
-    }
-  }
-  const [action, target, ...rest] = words;
-  if (action === undefined) throw new UsageError('no action given', { hint: USAGE.split('\n')[0] });
-  if (action !== 'sync') throw new UsageError(`Invalid action '${action}' for portainer-manager. Valid actions: sync`);
+  if (args.flags.config !== undefined) process.env.HYPERVISOR_CONFIG_FILE = path.resolve(args.flags.config);
+  if (args.flags['reset-portainer']) options.resetPortainer = true;
+  const [target, ...rest] = args.operands;
 
   let onlyStack: SyncContext['onlyStack'];
   if (target === 'all' && rest.length === 0) {
@@ -92,7 +78,7 @@ await runMain('portainer-manager.sh', async (context) => {
     if (!vm) throw new UsageError(`VM ${onlyStack.vmid} is not in ${paths.vm}`);
     if (!vm.swarm_role) throw new UsageError(`VM ${onlyStack.vmid} has no swarm_role: it is not part of the swarm a stack is deployed to`);
   }
-  if (options.dryRun) info('--- DRY RUN MODE ENABLED: nothing will be changed ---');
+  if (isDryRun()) info('--- DRY RUN MODE ENABLED: nothing will be changed ---');
   if (options.resetPortainer) info('--- PORTAINER RESET REQUESTED ---');
 
   return withHostLock(context, async (lock) => {

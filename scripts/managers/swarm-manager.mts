@@ -1,31 +1,23 @@
 #!/usr/bin/env node
 // swarm-manager.sh <action> [args]: Docker Swarm on the VMs of
-// phoenix_vm_configs.json (init, join, deploy, rm, status). Parses the
-// upstream arguments, loads the manifests once, takes the host lock for
-// the actions that change the Swarm (a dry-run takes none) and hands the
-// action to lib/swarm/.
+// phoenix_vm_configs.json (init, join, deploy, rm, status). Its command line
+// is declared in lib/swarm/args.mts; this loads the manifests once, takes
+// the host lock for the actions that change the Swarm (a dry-run takes
+// none) and hands the action to lib/swarm/.
 
 import { runMain, withHostLock } from '../../lib/main.mts';
+import { isDryRun } from '../../lib/context.mts';
 import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { configureRunner } from '../../lib/runner.mts';
 import { info, warn } from '../../lib/log.mts';
-import { parseSwarmArgs, USAGE } from '../../lib/swarm/args.mts';
+import { SWARM_ARGS, swarmArgs } from '../../lib/swarm/args.mts';
 import { guestTiming } from '../../lib/swarm/docker.mts';
 import { initSwarm, joinSwarm, swarmStatus, type SwarmContext } from '../../lib/swarm/cluster.mts';
 import { deployStack, removeStack } from '../../lib/swarm/stacks.mts';
 
-await runMain('swarm-manager.sh', async (context) => {
-  const args = parseSwarmArgs(context.argv);
-  if (args.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+await runMain(SWARM_ARGS, async (parsed, context) => {
+  const args = swarmArgs(parsed);
   const { options } = context;
-  if (args.dryRun && !options.dryRun) {
-    options.dryRun = true;
-    configureRunner({ dryRun: true });
-  }
-  if (options.dryRun) info('--- DRY RUN MODE: nothing will be changed ---');
+  if (isDryRun()) info('--- DRY RUN MODE: nothing will be changed ---');
   if (args.ignored.length > 0) warn(`ignoring extra arguments: ${args.ignored.join(' ')}`);
   if (args.hostMode) warn('--host-mode has no effect (it never had one); the stack is deployed as its compose file says');
 

@@ -1,30 +1,23 @@
 #!/usr/bin/env node
-// vm-manager.sh <action> <vmid>: the VM lifecycle. Parses the upstream
-// arguments, loads and checks the manifests once, takes the host lock (or
-// runs under the caller's) and hands the action to lib/vm/lifecycle.mts.
+// vm-manager.sh <action> <vmid>: the VM lifecycle. Its command line is
+// declared in lib/vm/args.mts; this loads and checks the manifests once,
+// takes the host lock (or runs under the caller's) and hands the action to
+// lib/vm/lifecycle.mts.
 
 import { runMain, withHostLock } from '../../lib/main.mts';
+import { isDryRun } from '../../lib/context.mts';
 import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { configureRunner } from '../../lib/runner.mts';
 import { PhoenixError } from '../../lib/errors.mts';
 import { info, warn } from '../../lib/log.mts';
-import { parseVmManagerArgs, USAGE } from '../../lib/vm/args.mts';
+import { VM_MANAGER_ARGS, vmManagerArgs } from '../../lib/vm/args.mts';
 import { findVm } from '../../lib/vm/spec.mts';
 import { createVm, deleteVm, newVmSession, restartVm, startVm, statusTable, stopVm, syncVm } from '../../lib/vm/lifecycle.mts';
 
-await runMain('vm-manager.sh', async (context) => {
-  const args = parseVmManagerArgs(context.argv);
-  if (args.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+await runMain(VM_MANAGER_ARGS, async (parsed, context) => {
+  const args = vmManagerArgs(parsed);
   if (args.ignored.length > 0) warn(`ignoring extra arguments: ${args.ignored.join(' ')}`);
   const { options } = context;
-  if (args.dryRun && !options.dryRun) {
-    options.dryRun = true;
-    configureRunner({ dryRun: true });
-  }
-  if (options.dryRun) info('--- DRY RUN MODE: nothing will be changed ---');
+  if (isDryRun()) info('--- DRY RUN MODE: nothing will be changed ---');
 
   // Every manifest problem stops here, before the first command.
   const config = loadConfig(resolveConfigPaths(args.configFile ? { vm: args.configFile } : {}));

@@ -110,3 +110,51 @@ if (nodeRunsTs) {
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
 console.log(`Phoenix bench: median of ${runs} runs, Node ${process.versions.node}, ${os.cpus().length} cores`);
 for (const r of rows) console.log(r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  '));
+
+// ---------------------------------------------------------------- start-up against bare node
+
+/**
+ * Each script against `node -e 0`, run in turn (A B A B …) so both see the
+ * same machine; the ratio is taken pair by pair and its median quoted.
+ */
+function againstNode(argv: string[], runEnv: NodeJS.ProcessEnv): { ratio: number; oursMs: number; nodeMs: number; ok: boolean } {
+  const bare = [process.execPath, '-e', '0'];
+  const once = (cmd: string[]) => {
+    const started = process.hrtime.bigint();
+    const r = spawnSync(cmd[0] as string, cmd.slice(1), { env: runEnv, stdio: 'ignore' });
+    return { ms: Number(process.hrtime.bigint() - started) / 1e6, ok: r.status === 0 };
+  };
+  once(argv);
+  once(bare);
+  const ratios: number[] = [];
+  const ours: number[] = [];
+  const node: number[] = [];
+  let ok = true;
+  for (let i = 0; i < Math.max(runs, 15); i++) {
+    const a = once(argv);
+    const b = once(bare);
+    ok &&= a.ok;
+    ours.push(a.ms);
+    node.push(b.ms);
+    ratios.push(a.ms / b.ms);
+  }
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
+  return { ratio: median(ratios), oursMs: median(ours), nodeMs: median(node), ok };
+}
+
+const generatorBase = fs.mkdtempSync(path.join(work, 'generator-'));
+fs.cpSync(path.join(root, 'etc'), path.join(generatorBase, 'etc'), { recursive: true });
+const generatorEnv = { ...process.env, PHOENIX_BASE_DIR: generatorBase, MAIN_LOG_FILE: path.join(work, 'generator.log'), PHOENIX_LOCK_FILE: path.join(work, 'generator.lock') };
+for (const key of ['HYPERVISOR_CONFIG_FILE', 'LXC_CONFIG_FILE', 'VM_CONFIG_FILE', 'STACKS_CONFIG_FILE', 'CERTIFICATE_MANIFEST_FILE']) delete (generatorEnv as Record<string, string | undefined>)[key];
+const startup = [
+  { name: 'lxc-manager --help', argv: [process.execPath, path.join(root, 'scripts', 'managers', 'lxc-manager.mjs'), '--help'], env, target: 1.6 },
+  { name: 'generate_traefik_config (example manifests)', argv: [process.execPath, path.join(root, 'scripts', 'generate_traefik_config.mjs')], env: generatorEnv, target: 1.8 },
+];
+const startRows: string[][] = [['start-up against bare node', 'script', 'node -e 0', 'ratio (median of pairs)', 'target']];
+for (const s of startup) {
+  const m = againstNode(s.argv, s.env);
+  startRows.push([s.name + (m.ok ? '' : ' (a run failed!)'), fmt(m.oursMs), fmt(m.nodeMs), `${m.ratio.toFixed(2)}x`, `<= ${s.target}x`]);
+}
+console.log('');
+const startWidths = startRows[0]!.map((_, i) => Math.max(...startRows.map((r) => (r[i] ?? '').length)));
+for (const r of startRows) console.log(r.map((cell, i) => cell.padEnd(startWidths[i] ?? 0)).join('  '));

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tmpDir } from '../helpers/tmp.mts';
 import { configureLog } from '../../lib/log.mts';
-import { configureRunner } from '../../lib/runner.mts';
+import { setProcessContext } from '../../lib/context.mts';
 import { PhoenixError } from '../../lib/errors.mts';
 import { SITE_RELATIVE, gatewayModel, renderGatewayFiles, validateWithNginx } from '../../lib/gateway/nginx.mts';
 import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
@@ -23,7 +23,7 @@ import { DOMAIN, buildGateway, gatewayPlan, listeners, loopbackManifests, nginxT
 import { request, seen, startWeb } from './standins.mts';
 
 configureLog({ file: undefined, write: () => {} });
-configureRunner({ dryRun: false });
+setProcessContext({ dryRun: false });
 
 const TOOLS = ['nginx', 'openssl', 'timeout', 'unshare'];
 const MODES: GatewayMode[] = ['hybrid', 'passthrough', 'mtls'];
