@@ -37,9 +37,12 @@ deps:
 	  echo "installing Debian packages:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "missing Debian packages (install them as root):$$missing"; exit 1; fi
 
+# tsc writes every module; then each script under scripts/ is bundled with
+# what it imports into the one .mjs operators run (lib/bundle-build.mts).
 build: node_modules/.package-lock.json
 	$(TSC) -p tsconfig.json
 	$(NODE) lib/schema-build.mjs
+	$(NODE) lib/bundle-build.mjs
 	chmod +x scripts/phoenix-cli.mjs scripts/phoenix-global.mjs scripts/phoenix-dropins.mjs
 
 node_modules/.package-lock.json: package-lock.json

@@ -16,15 +16,14 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PhoenixError } from './errors.mts';
 import { run, type CommandResult } from './runner.mts';
 import { isDryRun } from './context.mts';
 import { debug, info } from './log.mts';
 import { writeFileAtomic } from './fs.mts';
 
-/** The project root: the directory holding lib/ and scripts/. */
-export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export { PROJECT_ROOT } from './project-root.mts';
+import { PROJECT_ROOT } from './project-root.mts';
 const SCRIPTS_DIR = path.join(PROJECT_ROOT, 'scripts');
 const DROP_IN_MARK = '# phoenix drop-in launcher';
 

@@ -17,7 +17,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from './project-root.mts';
+import { alreadyValidated, rememberValidated, validationKey } from './validation-cache.mts';
 import { resolveOptions } from './env.mts';
 import { ConfigError } from './errors.mts';
 import { completeIdMaps } from './id-maps.mts';
@@ -114,9 +115,8 @@ const SCHEMA_FILES: Readonly<Record<ManifestKind, string>> = {
 };
 
 const KINDS: readonly ManifestKind[] = ['hypervisor', 'lxc', 'vm', 'stacks', 'certificates'];
-const MODULE_DIR = path.dirname(fileURLToPath(import.meta.url));
 /** Schemas and example manifests ship with the code, not with the operator's etc/. */
-const PROJECT_ETC = path.resolve(MODULE_DIR, '..', 'etc');
+const PROJECT_ETC = path.join(PROJECT_ROOT, 'etc');
 /** More lines than this in one error stop helping; the rest is counted. */
 const MAX_ISSUE_LINES = 10;
 
@@ -362,12 +362,15 @@ interface SchemaError {
 
 type Validator = ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
 
-const requireValidator = createRequire(import.meta.url);
+// Generated into lib/config-validators by `make build`; found from the installation, so a bundled script finds them too.
+const requireValidator = createRequire(path.join(PROJECT_ROOT, 'lib', 'config.mjs'));
+
+const validatorFile = (kind: ManifestKind): string => path.join(PROJECT_ROOT, 'lib', 'config-validators', `${kind}.cjs`);
 
 function validatorFor(kind: ManifestKind): Validator {
   let validate = validators.get(kind);
   if (!validate) {
-    validate = (requireValidator(`./config-validators/${kind}.cjs`) as { validate: Validator }).validate;
+    validate = (requireValidator(validatorFile(kind)) as { validate: Validator }).validate;
     validators.set(kind, validate);
   }
   return validate;
@@ -375,8 +378,14 @@ function validatorFor(kind: ManifestKind): Validator {
 
 /** Check a parsed manifest against its schema; `file` only labels the errors. */
 export function validateDocument<K extends ManifestKind>(kind: K, doc: unknown, file: string): ManifestTypes[K] {
+  // The same document passed this validator before (validation-cache.mts): its schema check is not repeated.
+  const key = validationKey(kind, validatorFile(kind), doc);
+  if (alreadyValidated(key)) return doc as ManifestTypes[K];
   const validate = validatorFor(kind);
-  if (validate(doc)) return doc as ManifestTypes[K];
+  if (validate(doc)) {
+    rememberValidated(key);
+    return doc as ManifestTypes[K];
+  }
   const issues = describeSchemaErrors(kind, validate.errors ?? [], doc, file);
   throw new ManifestError(issues, { hint: `the schema is ${path.join(PROJECT_ETC, 'schemas', SCHEMA_FILES[kind])}` });
 }

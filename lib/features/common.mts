@@ -17,6 +17,7 @@ import { isDryRun } from '../context.mts';
 import type { PhoenixConfig } from '../config.mts';
 import type { LxcConfig, LxcFeature } from '../config-types.mts';
 import type { PhoenixOptions } from '../env.mts';
+import { PROJECT_ROOT } from '../project-root.mts';
 
 /** What a feature needs besides the CTID: the manifests (loaded once by the caller) and the run options. */
 export interface FeatureContext {
@@ -173,7 +174,8 @@ export async function serviceState(ctid: string, unit: string): Promise<ServiceS
 
 // ---------------------------------------------------------------- changes
 
-const GUEST_DIR = new URL('./guest/', import.meta.url);
+/** The shell snippets pushed into containers, shipped beside this module. */
+const GUEST_DIR = path.join(PROJECT_ROOT, 'lib', 'features', 'guest');
 const guestFiles = new Map<string, string>();
 
 /**
@@ -184,7 +186,7 @@ const guestFiles = new Map<string, string>();
 export function guestFile(name: string, vars: Readonly<Record<string, string>> = {}): string {
   let text = guestFiles.get(name);
   if (text === undefined) {
-    text = fs.readFileSync(new URL(name, GUEST_DIR), 'utf8');
+    text = fs.readFileSync(path.join(GUEST_DIR, name), 'utf8');
     guestFiles.set(name, text);
   }
   const filled = text.replace(/@([A-Z][A-Z0-9_]*)@/g, (whole, key: string) => vars[key] ?? whole);

@@ -32,13 +32,14 @@ import {
 } from '../features/traefik.mts';
 import { info, warn } from '../log.mts';
 import { ACME_RESOLVER, MESH_ENTRYPOINT, MESH_TLS_OPTIONS, WEBSECURE_ENTRYPOINT, acmeEnabled, dashboardHost, staticAddress } from './traefik.mts';
+import { PROJECT_ROOT } from '../project-root.mts';
 
 /** The rendered static configuration, relative to PHOENIX_BASE_DIR (next to the dynamic file). */
 export const STATIC_RELATIVE = 'etc/traefik/traefik.yml';
 /** Traefik's ACME store in the Traefik CT; Traefik refuses it unless its mode is 0600. */
 export const ACME_STORAGE = `${CONFIG_DIR}/acme.json`;
 /** The template shipped with Phoenix, used when PHOENIX_BASE_DIR has none. */
-const SHIPPED_TEMPLATE = new URL('../../etc/traefik/traefik.yml.template', import.meta.url);
+const SHIPPED_TEMPLATE = path.join(PROJECT_ROOT, 'etc', 'traefik', 'traefik.yml.template');
 /** The most verbose level Traefik runs at unless the hypervisor config asks for more. */
 const DEFAULT_LOG_CAP = 'INFO';
 /** Levels above the cap: DEBUG logs request details and TLS internals, TRACE more still. */
@@ -47,7 +48,7 @@ const VERBOSE_LEVELS = new Set(['DEBUG', 'TRACE']);
 /** The static template: <base>/etc/traefik/traefik.yml.template, else the one shipped with Phoenix. */
 export function staticTemplatePath(baseDir: string): string {
   const own = path.join(baseDir, TEMPLATE_RELATIVE);
-  return fs.existsSync(own) ? own : decodeURIComponent(SHIPPED_TEMPLATE.pathname);
+  return fs.existsSync(own) ? own : SHIPPED_TEMPLATE;
 }
 
 /** Step-CA's ACME directory under a CA URL (the CA container adds the provisioner). */
