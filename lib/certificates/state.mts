@@ -6,11 +6,11 @@
 // push failed. The bash only ever pushed right after a renewal, so such a
 // certificate never reached its guest until the next renewal.
 
-import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { writeFileAtomic } from '../fs.mts';
 import type { CertificatePlan } from './manifest.mts';
+import { readJsonIfPresent } from '../json-file.mts';
 
 export const STATE_RELATIVE = 'var/lib/phoenix/certificates/delivered.json';
 
@@ -27,13 +27,9 @@ export function statePath(hostRoot: string): string {
 }
 
 export function readDeliveryState(hostRoot: string): DeliveryState {
-  try {
-    const parsed = JSON.parse(fs.readFileSync(statePath(hostRoot), 'utf8')) as unknown;
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as DeliveryState) : {};
-  } catch {
-    // Missing or damaged: every entry is delivered again once, which is safe.
-    return {};
-  }
+  // Missing or damaged: every entry is delivered again once, which is safe.
+  const parsed = readJsonIfPresent(statePath(hostRoot));
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as DeliveryState) : {};
 }
 
 export function writeDeliveryState(hostRoot: string, state: DeliveryState): void {

@@ -19,6 +19,7 @@ import * as pct from '../pct.mts';
 import { writeFileAtomic } from '../fs.mts';
 import type { PhoenixConfig } from '../config.mts';
 import { withoutSecrets } from '../redact.mts';
+import fse from 'fs-extra';
 
 
 export const STAGING_DIR = '/tmp/phoenix_run';
@@ -111,7 +112,7 @@ async function runLegacyInside(ctid: string, name: string, script: ResolvedScrip
 function writeSanitizedHypervisorConfig(ctid: string, config: PhoenixConfig, hostRoot: string): string | undefined {
   if (!fs.existsSync(config.paths.hypervisor)) return undefined;
   const file = path.join(hostRoot, 'var', 'lib', 'phoenix', 'staging', `${ctid}.phoenix_hypervisor_config.json`);
-  const doc = JSON.parse(fs.readFileSync(config.paths.hypervisor, 'utf8')) as unknown;
+  const doc = fse.readJsonSync(config.paths.hypervisor) as unknown;
   writeFileAtomic(file, `${JSON.stringify(withoutSecrets(doc), null, 2)}\n`, { mode: 0o600, dirMode: 0o700 });
   return file;
 }

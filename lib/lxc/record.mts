@@ -14,6 +14,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../fs.mts';
 import { debug, info } from '../log.mts';
 import { isDryRun } from '../context.mts';
+import { readJsonIfPresent } from '../json-file.mts';
 
 export interface LifecycleRecord {
   ctid: string;
@@ -34,12 +35,8 @@ export function emptyRecord(ctid: string, rootfs: string): LifecycleRecord {
 
 export function readRecord(hostRoot: string, ctid: string, rootfs: string): LifecycleRecord {
   const file = recordPath(hostRoot, ctid);
-  let parsed: Partial<LifecycleRecord>;
-  try {
-    parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LifecycleRecord>;
-  } catch {
-    return emptyRecord(ctid, rootfs);
-  }
+  const parsed = readJsonIfPresent(file) as Partial<LifecycleRecord> | undefined;
+  if (typeof parsed !== 'object' || parsed === null) return emptyRecord(ctid, rootfs);
   if (parsed.rootfs !== rootfs || parsed.ctid !== ctid) {
     debug(`${file} describes another incarnation of CT ${ctid} (rootfs ${parsed.rootfs ?? '?'}); ignoring it`);
     return emptyRecord(ctid, rootfs);

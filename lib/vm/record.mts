@@ -14,6 +14,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../fs.mts';
 import { debug, info } from '../log.mts';
 import { isDryRun } from '../context.mts';
+import { readJsonIfPresent } from '../json-file.mts';
 
 export interface VmRecord {
   vmid: string;
@@ -36,12 +37,8 @@ export function uuidOf(config: Readonly<Record<string, string>>): string {
 
 export function readRecord(hostRoot: string, vmid: string, uuid: string): VmRecord {
   const fresh: VmRecord = { vmid, uuid, features: [] };
-  let parsed: Partial<VmRecord>;
-  try {
-    parsed = JSON.parse(fs.readFileSync(recordPath(hostRoot, vmid), 'utf8')) as Partial<VmRecord>;
-  } catch {
-    return fresh;
-  }
+  const parsed = readJsonIfPresent(recordPath(hostRoot, vmid)) as Partial<VmRecord> | undefined;
+  if (typeof parsed !== 'object' || parsed === null) return fresh;
   if (parsed.vmid !== vmid || !uuid || parsed.uuid !== uuid) {
     debug(`the record of VM ${vmid} describes another incarnation (uuid ${parsed.uuid ?? '?'}); ignoring it`);
     return fresh;
