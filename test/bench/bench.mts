@@ -158,3 +158,37 @@ for (const s of startup) {
 console.log('');
 const startWidths = startRows[0]!.map((_, i) => Math.max(...startRows.map((r) => (r[i] ?? '').length)));
 for (const r of startRows) console.log(r.map((cell, i) => cell.padEnd(startWidths[i] ?? 0)).join('  '));
+
+// ---------------------------------------------------------------- processes per create 103
+
+/**
+ * `phoenix create 103` on a fresh simulated host (its template CT 900 made
+ * first): the processes that ran a program (distinct pids with a successful
+ * execve) and the execve calls, counted with strace. zx starts each command
+ * through bash, which execs it in place: one more execve per command, the
+ * same number of processes.
+ */
+async function create103Processes(): Promise<string> {
+  if (spawnSync('strace', ['-V'], { stdio: 'ignore' }).status !== 0) return 'n/a (no strace)';
+  const { createSimHost } = await import('../simhost/index.mts');
+  const { cliEnv } = await import('../helpers/run-phoenix.mts');
+  const host = createSimHost();
+  try {
+    const simWork = fs.mkdtempSync(path.join(work, 'create103-'));
+    const simBase = path.join(simWork, 'base');
+    fs.cpSync(path.join(root, 'etc'), path.join(simBase, 'etc'), { recursive: true });
+    const simEnv = cliEnv(host, simWork, simBase, { PHOENIX_RECORD: path.join(simWork, 'record.jsonl') });
+    if (spawnSync(process.execPath, [cli, 'create', '900'], { env: simEnv, stdio: 'ignore' }).status !== 0) return 'n/a (create 900 failed)';
+    fs.rmSync(path.join(simWork, 'record.jsonl'), { force: true });
+    const out = path.join(simWork, 'strace.out');
+    const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', out, process.execPath, cli, 'create', '103'], { env: simEnv, stdio: 'ignore' });
+    if (r.status !== 0) return 'n/a (create 103 failed)';
+    const execs = fs.readFileSync(out, 'utf8').split('\n').filter((l) => (/execve\(/.test(l) && / = 0$/.test(l)) || /execve resumed>.* = 0$/.test(l));
+    const commands = fs.readFileSync(path.join(simWork, 'record.jsonl'), 'utf8').trim().split('\n').length;
+    return `${new Set(execs.map((l) => l.split(' ')[0])).size} processes, ${execs.length} execve, ${commands} commands recorded`;
+  } finally {
+    host.dispose();
+  }
+}
+console.log('');
+console.log(`create 103 on the simulated host: ${await create103Processes()}`);
