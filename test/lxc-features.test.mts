@@ -402,7 +402,8 @@ test('step_ca: packages, wrapper and unit, enabled but not started before the CA
   assert.is(fs.statSync(rootCaFile).mode & 0o777, 0o644);
 });
 
-test('step_ca: a running CA whose root is already on the host is left alone; a new root is pulled again', async () => {
+/** CT 103 with the step_ca feature's packages, wrapper and unit, an initialised CA, and its root already on the host. */
+function equippedCa(): void {
   makeCt('103');
   guestWrite('103', stepCa.WRAPPER_PATH, stepCa.wrapperScript(), 0o755);
   guestWrite('103', stepCa.UNIT_PATH, stepCa.unitFile());
@@ -410,6 +411,10 @@ test('step_ca: a running CA whose root is already on the host is left alone; a n
   guestWrite('103', STEP_CA_ROOT_CERT, ROOT_CA);
   withRootCa();
   host.injectExec({ tool: 'pct', guest: 103, command: ['dpkg-query'], stdout: dpkgInstalled('step-cli', 'step-ca') });
+}
+
+test('step_ca: a running CA whose root is already on the host is left alone; a new root is pulled again', async () => {
+  equippedCa();
   host.injectExec({ tool: 'pct', guest: 103, command: ['systemctl', 'show'], stdout: serviceUp });
   const equipped = await apply('step_ca', '103');
   assert.is(equipped.result.outcome, 'unchanged');
@@ -422,13 +427,7 @@ test('step_ca: a running CA whose root is already on the host is left alone; a n
 });
 
 test('step_ca: a unit file systemd has not reloaded (a run stopped before its daemon-reload) is reloaded and step-ca restarted', async () => {
-  makeCt('103');
-  guestWrite('103', stepCa.WRAPPER_PATH, stepCa.wrapperScript(), 0o755);
-  guestWrite('103', stepCa.UNIT_PATH, stepCa.unitFile());
-  guestWrite('103', stepCa.CA_CONFIG, '{}\n', 0o600);
-  guestWrite('103', STEP_CA_ROOT_CERT, ROOT_CA);
-  withRootCa();
-  host.injectExec({ tool: 'pct', guest: 103, command: ['dpkg-query'], stdout: dpkgInstalled('step-cli', 'step-ca') });
+  equippedCa();
   host.injectExec({ tool: 'pct', guest: 103, command: ['systemctl', 'show'], stdout: `${serviceUp}NeedDaemonReload=yes\n`, times: 1 });
   const stale = await apply('step_ca', '103');
   assert.equal(stale.mutating, ['pct exec 103 -- systemctl daemon-reload', 'pct exec 103 -- systemctl restart step-ca']);

@@ -126,20 +126,24 @@ export function failureOutput(rule: FailureRule, tool: string, argv: readonly st
   return { exit: rule.exit ?? 255, stderr, stdout: rule.stdout ?? '' };
 }
 
+interface CountedRule {
+  times?: number;
+}
+
 /**
- * Find the first live failure rule for this call and spend one of its
- * `times`. The cheap unlocked read keeps the common case (no rule for this
- * tool) free of lock traffic.
+ * Find the first live rule of one kind that matches this call and spend one
+ * of its `times`, under the state lock so parallel callers consume each
+ * exactly once. The cheap unlocked read keeps the common case (no rule for
+ * this call) free of lock traffic.
  */
-export function takeFailure(root: string, injection: Injection, tool: string, argv: readonly string[]): FailureRule | undefined {
-  const candidate = (inj: Injection) =>
-    (inj.failures ?? []).findIndex((rule) => rule.tool === tool && isPrefix(rule.argv, argv) && (rule.times === undefined || rule.times > 0));
+function takeRule<R extends CountedRule>(root: string, injection: Injection, rules: (inj: Injection) => R[] | undefined, matches: (rule: R) => boolean): R | undefined {
+  const candidate = (inj: Injection) => (rules(inj) ?? []).findIndex((rule) => matches(rule) && (rule.times === undefined || rule.times > 0));
   if (candidate(injection) === -1) return undefined;
   return withStateLock(root, () => {
     const fresh = loadInjection(root);
     const index = candidate(fresh);
     if (index === -1) return undefined;
-    const rule = fresh.failures![index]!;
+    const rule = rules(fresh)![index]!;
     if (rule.times !== undefined) {
       rule.times -= 1;
       saveInjection(root, fresh);
@@ -148,22 +152,14 @@ export function takeFailure(root: string, injection: Injection, tool: string, ar
   });
 }
 
-/** The latency of a `slow` rule matching this call, spending one of its `times`; undefined when none matches. */
+/** The failure rule for this call, if a test set one. */
+export function takeFailure(root: string, injection: Injection, tool: string, argv: readonly string[]): FailureRule | undefined {
+  return takeRule(root, injection, (inj) => inj.failures, (rule) => rule.tool === tool && isPrefix(rule.argv, argv));
+}
+
+/** The latency of a `slow` rule matching this call; undefined when none matches. */
 export function takeSlow(root: string, injection: Injection, tool: string, argv: readonly string[]): number | undefined {
-  const candidate = (inj: Injection) =>
-    (inj.slow ?? []).findIndex((rule) => rule.tool === tool && isPrefix(rule.argv, argv) && (rule.times === undefined || rule.times > 0));
-  if (candidate(injection) === -1) return undefined;
-  return withStateLock(root, () => {
-    const fresh = loadInjection(root);
-    const index = candidate(fresh);
-    if (index === -1) return undefined;
-    const rule = fresh.slow![index]!;
-    if (rule.times !== undefined) {
-      rule.times -= 1;
-      saveInjection(root, fresh);
-    }
-    return rule.latency_ms;
-  });
+  return takeRule(root, injection, (inj) => inj.slow, (rule) => rule.tool === tool && isPrefix(rule.argv, argv))?.latency_ms;
 }
 
 export interface ExecCall {
@@ -185,15 +181,5 @@ function execMatches(rule: ExecRule, call: ExecCall): boolean {
 
 /** The scripted answer for a command run inside a guest, if a test set one. */
 export function takeExecRule(root: string, injection: Injection, call: ExecCall): ExecRule | undefined {
-  if (!(injection.exec ?? []).some((rule) => execMatches(rule, call))) return undefined;
-  return withStateLock(root, () => {
-    const fresh = loadInjection(root);
-    const rule = (fresh.exec ?? []).find((r) => execMatches(r, call));
-    if (!rule) return undefined;
-    if (rule.times !== undefined) {
-      rule.times -= 1;
-      saveInjection(root, fresh);
-    }
-    return { ...rule };
-  });
+  return takeRule(root, injection, (inj) => inj.exec, (rule) => execMatches(rule, call));
 }
