@@ -45,7 +45,7 @@ export interface TraefikService {
 
 export type GatewayMode = 'hybrid' | 'passthrough' | 'mtls';
 
-/** The TLS topology of the Nginx gateway (DESIGN §6). */
+/** The TLS topology of the Nginx gateway (docs/pki-and-gateway.md). */
 export interface GatewayConfig {
   mode: GatewayMode;
   /** SNIs forwarded as raw TCP to Traefik instead of being terminated by nginx. */

@@ -818,8 +818,8 @@ function ruleWarnings(rule: RuleSpec, file: string, pointer: string, known: Know
 }
 
 /**
- * The gateway reaches Traefik's mTLS entrypoint (plan traefik-mtls-mesh,
- * DESIGN §6). When the Traefik guest filters its input, one of its rules
+ * The gateway reaches Traefik's mTLS entrypoint in the hybrid and mtls
+ * modes of gateway.mode (docs/pki-and-gateway.md). When the Traefik guest filters its input, one of its rules
  * must let the gateway in on the mesh port, or every proxied request dies.
  * Guests are found from the manifests: Traefik by its `traefik` feature,
  * the gateway as the guest of the client certificate gateway.client_certificate names.

@@ -2,9 +2,9 @@
 //
 //   push     copies into the guest: `pct push --perms` for a container,
 //            `qm guest exec --pass-stdin` into `install` for a VM, so the
-//            key travels on stdin and never in an argument (BUG-49);
+//            key travels on stdin and never in an argument, which `ps` shows;
 //   post     the entry's post_renewal_command, as an argument vector
-//            without a shell (BUG-45); a `qm guest exec` answer is read
+//            without a shell (shell-words.mts says why); a `qm guest exec` answer is read
 //            for the guest command's own exit status;
 //   reload   nginx in the gateway container and Traefik in the mesh
 //            container, once per run for all their entries that changed.

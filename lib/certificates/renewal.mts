@@ -7,7 +7,8 @@
 //                commands, one reload per TLS service (deliver.mts), for
 //                every entry whose certificate is not yet where it is used;
 //   4. report    one line per entry; the run fails when any entry failed,
-//                after every other entry was still processed (BUG-40).
+//                after every other entry was still processed, so one broken
+//                entry never holds back the renewal of the others.
 
 import fs from 'node:fs';
 import { X509Certificate } from 'node:crypto';

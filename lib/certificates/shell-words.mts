@@ -1,6 +1,6 @@
 // A post-renewal command is written in the manifest as one line, the way an
 // operator types it, but Phoenix runs it as an argument vector without a
-// shell (the bash `eval`ed it: BUG-45). This reads the line into words with
+// shell (the bash `eval`ed it). This reads the line into words with
 // the quoting rules a shell user expects (single quotes, double quotes,
 // backslash) and refuses everything a shell would have interpreted: pipes,
 // lists, redirections, substitutions, globs, comments. The command stays

@@ -2,7 +2,7 @@
 // comes from the files themselves: the certificate parses, its key matches,
 // it is not about to expire, it names exactly the wanted DNS and IP SANs
 // (as sets: the bash compared DNS names only, so any certificate with an IP
-// SAN was reissued on every run: BUG-46), it carries the chain (leaf and
+// SAN was reissued on every run), it carries the chain (leaf and
 // intermediate) and that chain ends at the current root CA (after a CA
 // rebuild every old certificate is worthless even if it has not expired).
 

@@ -2,13 +2,13 @@
 // the en_US.UTF-8 locale. Installed means: dpkg lists every package as
 // installed, the locale is generated and /etc/default/locale names it.
 // The bash looked for `gnupg` and `locales` as commands, found neither, and
-// so reinstalled on every run; its locale.gen edit never matched (B23).
+// so reinstalled on every run; its locale.gen edit never matched.
 
 import { changeLog, missingPackages, probe, readGuestFile, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from './common.mts';
 
 export const FEATURE = 'base_setup';
 
-/** The upstream's package list (spec §3.1), checked as packages, not as commands. */
+/** The upstream's package list, checked as packages, not as commands. */
 export const BASE_PACKAGES = ['curl', 'wget', 'vim', 'htop', 'jq', 'git', 'rsync', 's-tui', 'gnupg', 'locales'] as const;
 
 /** The locale the upstream generates and makes the default. */

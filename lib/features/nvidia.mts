@@ -74,7 +74,7 @@ export function toolkitPackage(cudaVersion: string): string {
 /**
  * The device nodes of the CT's GPUs (`gpu_assignment` "1" → /dev/nvidia1).
  * The bash always waited for /dev/nvidia0, so a CT given only GPU 1 never got
- * the driver (B9).
+ * the driver.
  */
 export function gpuDevices(context: FeatureContext, ctid: string): string[] {
   const assignment = guestConfig(context, ctid)?.gpu_assignment;

@@ -1,10 +1,10 @@
 // The root CA certificate, the only piece of the PKI that leaves the Step-CA
-// container (DESIGN §6). CA keys and passwords stay in that container's own
+// container (docs/pki-and-gateway.md). CA keys and passwords stay in that container's own
 // directory; the host keeps a copy of the root certificate (pulled with
 // `pct pull`), computes its fingerprint itself and pushes the certificate to
 // the consumers. No consumer ever sees a CA key, a CA password or the
 // provisioner password (the bash bind-mounted all of them, world-readable,
-// into five containers: BUG-41, S1).
+// into five containers).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -53,7 +53,8 @@ export function stepCaCtid(context: FeatureContext): string {
  * The CA URL a container bootstraps step against: the script's second
  * argument, else the CT's `bootstrap_ca_url`, else `step_ca.ca_url`, else
  * the CA container's own address. The bash fell back to
- * https://ca.internal.thinkheads.ai:9000, a name its DNS points at Traefik (B15).
+ * https://ca.internal.thinkheads.ai:9000, a name its DNS points at Traefik,
+ * so step reached Traefik instead of the CA.
  */
 export function caUrl(context: FeatureContext, ctid: string): string {
   const fromArgs = context.bootstrapCaUrl?.trim();

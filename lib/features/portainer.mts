@@ -2,7 +2,7 @@
 // `portainer_role` (server, agent; anything else: nothing to do). Installed
 // means the container of that name is running. The bash called an undefined
 // verification function and read the agent's server address from keys no
-// container has (B22); both are fixed here. A stopped container of the same
+// container has; both are fixed here. A stopped container of the same
 // name is started again, not removed, so its data volume stays in use.
 
 import { ConfigError, PhoenixError } from '../errors.mts';

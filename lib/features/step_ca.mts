@@ -3,7 +3,7 @@
 // enables the service. It does not initialise the CA: the 103 application
 // script does, after the features. The unit only starts once ca.json exists,
 // so the service no longer crash-loops until then, and this feature is the
-// one owner of wrapper and unit (the bash app script overwrote both: B19).
+// one owner of wrapper and unit (the bash app script overwrote both).
 // Once the CA exists, the host's copy of the root certificate is refreshed
 // from it; nothing else of the CA ever leaves the container.
 

@@ -4,7 +4,7 @@
 // restart Traefik if anything changed (or it is not running).
 //
 // The bash looked for the certificates in a directory nothing writes to
-// (…/102/traefik/certs, B12) and ran `chmod 600 …/*.pem` with the glob
+// (…/102/traefik/certs) and ran `chmod 600 …/*.pem` with the glob
 // expanded on the host, so it could never succeed. Here the certificates are
 // the certificate manifest's own paths; one the container already sees
 // through a bind mount is not copied again (only its key's mode is checked),

@@ -1,7 +1,7 @@
 // trusted_ca: the Phoenix root CA in the container's system trust store.
 // The certificate comes from the host copy (pulled from the CA container
 // when the host has none yet); the bash pushed it from CT 103's
-// world-readable, bind-mounted SSL directory (BUG-41). Installed means the
+// world-readable, bind-mounted SSL directory. Installed means the
 // container holds exactly this certificate, no other phoenix_*.crt, and
 // update-ca-certificates has linked it.
 

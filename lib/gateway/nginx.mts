@@ -1,5 +1,5 @@
 // The Nginx gateway's files (CT 101) from the manifests, in the TLS topology
-// of gateway.mode (DESIGN §6):
+// of gateway.mode (docs/pki-and-gateway.md):
 //
 //   hybrid       443 is a stream{} server with ssl_preread. ALPN acme-tls/1
 //                (tls-alpn-01) and the listed passthrough SNIs go as raw TCP to

@@ -3,10 +3,10 @@
 // Pure: nothing here reads a file or runs a command (lib/hypervisor/dnsmasq.mts
 // applies it).
 //
-// Who gets which answer (DESIGN §6):
+// Who gets which answer (docs/pki-and-gateway.md shows the topology):
 // - `step_ca.dns_name` (and the host of `step_ca.ca_url`) → the Step-CA
 //   container. The bash sent ca.<domain> to Traefik because CT 103's
-//   traefik_service is called "ca" (B13), so every `step` client failed.
+//   traefik_service is called "ca", so every `step` client failed.
 // - the mesh name nginx verifies (`gateway.mesh_server_name`, default
 //   traefik.<domain>) → the Traefik container.
 // - public names, the ones served through the gateway (Traefik's routes, the

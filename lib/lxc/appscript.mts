@@ -6,8 +6,9 @@
 //   what it reads into /tmp/phoenix_run inside the container and run there.
 //   What it reads: the common utilities, the three manifests, and a few
 //   files some scripts expect (declared below by script name, not by CTID).
-//   The hypervisor manifest goes in with every secret-looking value removed
-//   (S-51), and nothing else secret is staged (BUG-47).
+//   The hypervisor manifest goes in with every secret-looking value removed,
+//   and nothing else secret is staged: root in the container can read
+//   whatever is staged there.
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -2,7 +2,7 @@
 // for the raw lxc.* lines pct cannot set. The file holds the live config
 // first, then optional [pve:pending] and [snapshot] sections; a line appended
 // at the end of the file would land in the last snapshot instead of the live
-// config (BUG-22). So lines are added at the end of the live section and
+// config. So lines are added at the end of the live section and
 // removed from it only, and the file is replaced atomically.
 
 import fs from 'node:fs';

@@ -6,7 +6,7 @@
 // own id maps (or the unprivileged +100000 offset), a directory is chowned
 // only when it is not owned that way already, and a path that two containers
 // mount with different owners is left alone with a warning instead of
-// flip-flopping with every create (BUG-59). Nothing is chowned recursively:
+// flip-flopping with every create. Nothing is chowned recursively:
 // files inside belong to whoever wrote them.
 
 import fs from 'node:fs';

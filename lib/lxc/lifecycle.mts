@@ -1,4 +1,4 @@
-// lxc-manager's actions: the ordered create sequence (spec core §5.2) and the
+// lxc-manager's actions: the create sequence, in the bash's order, and the
 // lifecycle verbs, as one idempotent pass per container.
 //
 // Every step first looks (one `pct config` per phase), then changes only what
@@ -201,7 +201,7 @@ async function createLocked(session: LxcSession, ctid: string, ct: LxcConfig, mo
   if (view.exists && view.template) {
     if (ct.is_template !== true) warn(`CT ${ctid} is a template, but the manifest does not say is_template`);
     if (mode === 'create') {
-      // A template is finished work; changing it would break its linked clones (BUG-3).
+      // A template is finished work; changing it would break its linked clones.
       success(`CT ${ctid} is already a template; unchanged.`);
       return changes;
     }
@@ -337,7 +337,8 @@ async function cloneFromSource(session: LxcSession, ctid: string, ct: LxcConfig,
   const sourceCt = session.config.lxc.lxc_configs[source];
   let sourceView = await inspect(session, source);
   // A source that is missing, or a template-to-be that a failed run left
-  // unfinished, is brought to its full manifest state first (BUG-67).
+  // unfinished, is brought to its full manifest state first, so the clone
+  // never copies a half-built container.
   if (!sourceView.exists || (sourceCt?.is_template === true && !sourceView.template)) {
     if (!sourceCt) throw new PhoenixError(`Source container ${source} of CTID ${ctid} does not exist and is not in ${session.config.paths.lxc}.`);
     info(`Clone source ${source} is ${sourceView.exists ? 'not finished' : 'missing'}; creating it first.`);
@@ -382,7 +383,7 @@ async function createFromOsTemplate(session: LxcSession, ctid: string, ct: LxcCo
 
 /**
  * The OS template `pct create` is given is the one that was checked (and
- * downloaded when missing), whichever form the manifest uses (BUG-28):
+ * downloaded when missing), whichever form the manifest uses:
  * a volume id (`storage:vztmpl/file`) is looked up in its storage; an
  * absolute path is used when it exists, else its file is downloaded to the
  * hypervisor's ISO storage and used from there.
@@ -600,7 +601,7 @@ async function healthChecks(session: LxcSession, ctid: string, ct: LxcConfig, vi
   }
   if ((ct.features ?? []).includes('nvidia')) await hostHealthCheck(session, ctid, 'check_nvidia.sh', [ctid]);
   for (const check of ct.health_checks ?? []) {
-    // An argument vector, never a shell string (BUG-45).
+    // An argument vector, never a shell string: a manifest value cannot add shell syntax.
     const args = Array.isArray(check.args) ? check.args : (check.args ?? '').split(/\s+/).filter(Boolean);
     await hostHealthCheck(session, ctid, check.script, args);
   }
@@ -765,7 +766,8 @@ export async function statusTable(session: LxcSession, ids: readonly string[]): 
  * `create-templates`: for each `lxc_templates` entry `<file>: {source_ctid}`,
  * make the source container, stop it and dump it into the ISO storage's
  * template cache under that file name. The dump is written next to the
- * target and renamed into place only when complete (BUG-68).
+ * target and renamed into place only when complete, so an interrupted dump
+ * never leaves a truncated template under the real name.
  */
 export async function createTemplates(session: LxcSession): Promise<string[]> {
   info('Starting LXC template creation process...');

@@ -227,7 +227,8 @@ export function desiredRawLines(ct: LxcConfig): RawLine[] {
   const push = (line: RawLine) => {
     if (!lines.some((l) => l.key === line.key && l.value === line.value)) lines.push(line);
   };
-  // One manifest entry is one line, whatever spaces it holds (BUG-21).
+  // One manifest entry is one line, whatever spaces it holds:
+  // `lxc.apparmor.profile: unconfined` is one setting, not three words.
   for (const [i, entry] of (ct.lxc_options ?? []).entries()) {
     const line = parseRawLine(oneLine(`lxc_options/${i}`, entry));
     if (!line) continue;
@@ -345,7 +346,8 @@ const normPath = (p: string) => (p.length > 1 ? p.replace(/\/+$/, '') : p);
 
 /**
  * Mount slots: an existing `mpN` is found by its container path, never by
- * guessing the next free slot (BUG-25); new mounts take the lowest free slots.
+ * guessing the next free slot (a guess adds the same mount again on every
+ * run, or overwrites another); new mounts take the lowest free slots.
  */
 export function planMounts(mounts: readonly DesiredMount[], current: PveConfig): { set: Record<string, string>; resize: Array<{ disk: string; size: string }>; notes: string[] } {
   const set: Record<string, string> = {};

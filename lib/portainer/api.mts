@@ -1,6 +1,6 @@
 // What sync does through Portainer's API, each operation idempotent: set up
 // the admin once (POST /api/users/admin/init while Portainer is still
-// uninitialised: the bash never did, finding 9), log in for a JWT, make sure
+// uninitialised: the bash never did), log in for a JWT, make sure
 // each environment (endpoint) exists with the right URL, and create or update
 // swarm stacks from their rendered compose file, only when the file or its
 // variables differ from what Portainer has.

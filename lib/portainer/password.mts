@@ -1,7 +1,7 @@
 // The Portainer admin password: read from portainer_api.admin_password_file
 // (a host file, mode 0600), created there with a random value when it does not
 // exist yet. The bash kept it in clear text in the committed hypervisor config
-// and put it on a command line and in the log (BUG-50); here it only ever
+// and put it on a command line and in the log; here it only ever
 // travels in an HTTPS request body, and it is registered as a secret the moment
 // it is read, so no log line or recorded command can show it.
 

@@ -2,7 +2,7 @@
 // and passes to Portainer (--admin-password-file), so Portainer starts with
 // its admin already set. Created on the manager from the password file, the
 // value on the guest agent's stdin (the bash put it in a `printf` inside a
-// logged `bash -c` string, BUG-50). A secret cannot be changed in place and
+// logged `bash -c` string). A secret cannot be changed in place and
 // Docker shows no value, so an existing one is left alone; --reset-portainer
 // removes it with the stack, and the next deploy creates it again.
 

@@ -3,7 +3,7 @@
 //
 // The bash ran `sed "s|\${NAME}|value|g"` over the file: a value holding `|`,
 // `&` or `\` corrupted the file or the sed expression, only the `${NAME}`
-// form was replaced, and every value was logged (spec managers.md §5). Here
+// form was replaced, and every value was logged. Here
 // the template is parsed YAML and this function works on one string scalar
 // at a time, with the forms the compose format defines:
 //

@@ -1,6 +1,6 @@
 // The Traefik labels of one compose service: the manifest's `traefik_labels`
 // merged over the template's `deploy.labels`, checked against what Phoenix's
-// Traefik needs (DESIGN §6):
+// Traefik needs (docs/pki-and-gateway.md):
 //
 // - the Swarm provider runs with exposedByDefault: false, so labels that
 //   define routers without any `traefik.enable` get `traefik.enable=true`;

@@ -1,5 +1,5 @@
 // The Swarm itself: which VM is its manager, `init`, `join`, node labels and
-// `status` (swarm-manager.sh, spec managers.md §5). Each action first reads
+// `status` (swarm-manager.sh). Each action first reads
 // the engines' own state (`docker info` .Swarm, `docker node inspect`) and
 // changes only what differs:
 //
@@ -9,7 +9,8 @@
 // - join of a node the manager already lists as ready changes nothing (the
 //   bash always ran `swarm leave --force` first); membership is decided by
 //   node ID, not by matching a name filter's status to `Ready`, and stale
-//   `Down` entries of the same host are removed after a rejoin (finding 19);
+//   `Down` entries of the same host are removed after a rejoin, since they
+//   make the host's name ambiguous;
 // - labels are compared with the node's and only missing ones are added,
 //   addressed by node ID rather than by assuming hostname == VM name.
 //

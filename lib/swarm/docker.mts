@@ -1,8 +1,8 @@
 // The docker commands swarm-manager runs inside the Swarm's VMs, through the
 // guest agent (qm.guestExec polls them to their real exit: the bash took
-// qm's 30 s wait for success, finding 3). Each is an argument vector run
+// qm's 30 s wait for success). Each is an argument vector run
 // without a shell in the guest, so no manifest value is ever parsed as shell
-// (the bash built `bash -c "docker ... ${label}"` strings, S8). Read-only
+// (the bash built `bash -c "docker ... ${label}"` strings). Read-only
 // commands are marked so, and still run in a dry-run: the plan is computed
 // from the swarm as it is.
 

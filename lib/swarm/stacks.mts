@@ -1,10 +1,10 @@
-// `deploy` and `rm` of a stack on the Swarm (swarm-manager.sh, spec
-// managers.md §5). The compose file is rendered on the host
-// (lib/stacks/render.mts), kept atomically in the stacks directory as the
-// record of what was deployed, and sent to the manager on stdin
-// (`docker stack deploy --compose-file -`): no temporary file on the host
-// or in the guest to leave behind when a deploy fails (the bash left
-// docker-compose.tmp.yml), no NFS mount needed for it.
+// `deploy` and `rm` of a stack on the Swarm (swarm-manager.sh). The
+// compose file is rendered on the host (lib/stacks/render.mts), kept
+// atomically in the stacks directory as the record of what was deployed,
+// and sent to the manager on stdin (`docker stack deploy --compose-file -`):
+// no temporary file on the host or in the guest to leave behind when a
+// deploy fails (the bash left docker-compose.tmp.yml), no NFS mount needed
+// for it.
 //
 // A deploy is skipped when every service of the running stack carries the
 // rendered file's digest label and the stack has no other service: the

@@ -1,4 +1,4 @@
-// The stages of `sync all`, in the bash's order (managers spec §6.2), each
+// The stages of `sync all`, in the bash's order, each
 // one idempotent and each one reporting whether it changed anything:
 //
 //   stack files -> trusted CA -> DNS -> firewall -> swarm -> certificates
@@ -9,8 +9,8 @@
 // and judge them from the outside (lib/sync/child.mts). What the bash got
 // wrong and these stages do not: certificates are renewed when due, not all
 // of them on every run; the Portainer stack is deployed once, reset under its
-// real names, and its admin is actually set up (finding 9); Traefik is
-// restarted when its static file changed (finding 20); nginx is checked with
+// real names, and its admin is actually set up; Traefik is restarted when
+// its static file changed; nginx is checked with
 // `nginx -t` before it is reloaded and the old files are put back when the
 // check fails; stack files are mirrored without `chmod -R 777`.
 

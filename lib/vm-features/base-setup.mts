@@ -4,7 +4,7 @@
 // In place means: the sysctl file holds exactly the three settings and the
 // kernel already runs with them (the bash wrote the file and then ran a bare
 // `sysctl -p`, which reads /etc/sysctl.conf only, so nothing took effect
-// before a reboot: B24); ufw, where installed, is disabled, stopped and not
+// before a reboot); ufw, where installed, is disabled, stopped and not
 // enabled at boot. A failure to stop ufw only warns, as in the bash.
 
 import { applyPlan, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from './common.mts';

@@ -16,8 +16,9 @@
 // Shell text sent to the guest is built from constants of this code only;
 // manifest values (a user name, an address) travel as positional arguments
 // of `bash -s`, and file contents (keys included) travel on stdin to
-// `install -m <mode> /dev/stdin <path>`, never in an argument or a log line
-// (BUG-12, BUG-49, S6).
+// `install -m <mode> /dev/stdin <path>`, never in an argument or a log line:
+// a positional argument is never parsed as shell, and stdin shows in no
+// process list and no log.
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -213,7 +214,7 @@ trap 'rc=$?; printf "phoenix: failed (exit %s): %s\\n" "$rc" "$BASH_COMMAND" >&2
 
 # Another package-manager run (cloud-init, unattended-upgrades, an operator)
 # is waited for, up to this many seconds, and never killed: killing dpkg in
-# the middle of a transaction is how package databases break (BUG-15).
+# the middle of a transaction is how package databases break.
 phoenix_apt_wait=300
 apt_get() {
   local waited=0

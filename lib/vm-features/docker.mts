@@ -7,8 +7,8 @@
 // manifests give, the TLS files are the host's (key 0600), the service is
 // enabled and running, the user is in the group and the Swarm conntrack
 // rule is loaded. The bash stopped at "docker is active", so a re-run
-// never repaired TLS or daemon.json (spec features §5.2); its endpoint took
-// any client (`tls` without `tlsverify`: finding 11, S2) and its key was 0644.
+// never repaired TLS or daemon.json; its endpoint took any client (`tls`
+// without `tlsverify`) and its key was 0644.
 //
 // The TLS files and daemon.json are shared with feature_sync_docker_certs
 // and feature_sync_docker_proxy, which export nothing of their own.
@@ -53,7 +53,7 @@ export const DAEMON_JSON = '/etc/docker/daemon.json';
 /** A drop-in, not a sed on the packaged unit: a package upgrade keeps it. */
 export const DOCKER_DROP_IN = '/etc/systemd/system/docker.service.d/phoenix.conf';
 
-/** Steps whose change takes a daemon restart to take effect (restart, not reload: finding 10). */
+/** Steps whose change takes a daemon restart to take effect (restart, not reload: dockerd's SIGHUP reload re-reads neither TLS nor listeners). */
 export const RESTART_TRIGGERS = ['tls-ca', 'tls-cert', 'tls-key', 'daemon-json', 'systemd-drop-in'] as const;
 
 const CONNTRACK_RULE = 'DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT';

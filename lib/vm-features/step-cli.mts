@@ -5,7 +5,8 @@
 // key is where the list's signed-by points. The key now lives under
 // /etc/apt/keyrings and vouches for this repository only; the bash put it in
 // trusted.gpg.d, where apt trusts it for every source, and that copy is
-// removed. Nothing is killed while another apt run holds the lock (BUG-15).
+// removed. Nothing is killed while another apt run holds the lock: killing
+// dpkg mid-transaction breaks the package database.
 
 import { APT_TIMEOUT_MS, applyPlan, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from './common.mts';
 

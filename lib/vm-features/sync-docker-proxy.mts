@@ -1,4 +1,4 @@
-// sync_docker_proxy: what the bash script meant (spec features §5.7, B13):
+// sync_docker_proxy: what the bash script meant:
 // the VM's Docker daemon serves its TCP endpoint with mutual TLS, using the
 // files feature_sync_docker_certs put in /etc/docker/tls. It runs on the
 // host like every port and acts on the VM; the bash ran its VM-side body on

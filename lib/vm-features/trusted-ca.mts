@@ -2,7 +2,7 @@
 //
 // The certificate is the host's copy of the root CA (pulled from the CA
 // container when the host has none yet; the only piece of the PKI that
-// leaves it, DESIGN §6); the bash copied it out of CT 103's world-readable
+// leaves it); the bash copied it out of CT 103's world-readable
 // directory and staged it in the VM's /tmp first. In place means: the VM
 // holds exactly this certificate and the system bundle contains it. Docker,
 // when it runs, is restarted after the bundle changed, so registries signed

@@ -3,7 +3,7 @@
 // document + values) and printed by the yaml package, so a manifest value
 // can never break out of its place in the file.
 //
-// The upstream etc/cloud-init files were orphaned (spec managers.md §3.9):
+// The upstream etc/cloud-init files were orphaned:
 // Proxmox generated everything from ciuser/ipconfig0. Phoenix still sets
 // those options (Proxmox shows them, clones inherit them) and, where a
 // storage holds snippets, replaces the generated files with these through

@@ -8,9 +8,10 @@
 //   vm_context.json, the VM manifest, the hypervisor manifest without its
 //   secrets), started through the guest agent, its log followed, its exit
 //   status read from the agent, with a time limit. The Step-CA provisioner
-//   password is not staged anywhere (no feature reads it; finding 12), the
-//   staging area is not made world-writable (S5), and the certificates the
-//   bash pushed through a command line travel on stdin (BUG-12, BUG-49).
+//   password is not staged anywhere (no feature reads it), the staging area
+//   is not made world-writable (any guest user could swap a script before
+//   root runs it), and the certificates the bash pushed through a command
+//   line travel on stdin (a command line shows in `ps` and in the log).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -180,7 +181,7 @@ interface SiblingFile {
   executable: boolean;
 }
 
-/** The files a legacy VM feature expects next to itself (spec managers.md §3.5). */
+/** The files a legacy VM feature expects next to itself: it sources the common utilities and reads the manifests there. */
 export function stagedSiblings(config: PhoenixConfig, vmid: string, legacy: readonly ResolvedScript[], legacyDir: string | undefined): SiblingFile[] {
   const files: SiblingFile[] = [];
   for (const script of legacy) files.push({ name: path.basename(script.path).replace(/\.legacy$/, ''), content: fs.readFileSync(script.path), executable: true });
@@ -197,7 +198,7 @@ export function stagedSiblings(config: PhoenixConfig, vmid: string, legacy: read
 /**
  * What the bash pushed into /tmp before the features: the root CA for
  * trusted_ca, and the VM's own Docker server certificate and key for docker
- * (the bash gave every VM 1001's: B21). Read on the host, sent on stdin.
+ * (the bash gave every VM 1001's). Read on the host, sent on stdin.
  */
 export function certificateFiles(config: PhoenixConfig, vmid: string, hostRoot: string, legacy: readonly ResolvedScript[]): StagedFile[] {
   const names = new Set(legacy.map((s) => path.basename(s.upstreamName)));

@@ -2,11 +2,11 @@
 // the host lock; everything else is here, callable in-process.
 //
 // create (and converge, which the CLI sends for every guest of a chain) is
-// the sequence of spec managers.md §3.3, made idempotent:
+// the bash's create sequence, made idempotent:
 //   1. host directories of the NFS volumes; the certificate run (once);
 //   2. under the VM's own lock: define the VM (clone --full, or qm create
 //      importing the cloud image) unless it exists; a finished template is
-//      left alone (finding 6);
+//      left alone (Proxmox refuses to start one);
 //   3. cloud-init files as snippets; every qm option the manifest owns, set
 //      only where it differs (one qm set); the boot disk grown to
 //      disk_size_gb;
@@ -178,7 +178,7 @@ async function createLocked(session: VmSession, spec: VmSpec, scripts: ReturnTyp
   if (view.exists && view.template) {
     if (!spec.isTemplate) warn(`VM ${vmid} is a template, but the manifest does not say is_template`);
     // A template is finished work; re-running its pipeline would try to
-    // start it, which Proxmox refuses (finding 6).
+    // start it, which Proxmox refuses.
     const drift = reportTemplateDrift(spec, view.config);
     info(`VM ${vmid} is already a template; left as it is.`);
     return !drift;
@@ -579,7 +579,7 @@ export async function deleteVm(session: VmSession, vmid: string): Promise<void> 
  * Refresh the Docker TLS material of a VM that runs the docker feature:
  * the certificate sync on the host, then the proxy sync, which is guest
  * code and runs in the VM when it is a bash copy (the bash ran it on the
- * host, for VM 1001 only: B19).
+ * host, for VM 1001 only).
  */
 export async function syncVm(session: VmSession, vmid: string): Promise<void> {
   const spec = specFor(session, vmid);
@@ -595,7 +595,7 @@ export async function syncVm(session: VmSession, vmid: string): Promise<void> {
     if (!view.running && !isDryRun()) throw new PhoenixError(`VM ${vmid} is not running; start it before a sync`);
     const runner = new FeatureRunner(featureRunContext(session, spec, timing(session.options), view.running), inGuest);
     // The bash certificate sync is host code (it ran the renewal manager);
-    // the bash proxy sync is guest code, which the bash ran on the host (B19).
+    // the bash proxy sync is guest code, which the bash ran on the host.
     await guestStep(`Docker certificate sync for VM ${vmid}`, () => runner.run(SYNC_CERTS_SCRIPT, 'Docker certificate sync', 'host'));
     await guestStep(`Docker proxy sync for VM ${vmid}`, () => runner.run(SYNC_PROXY_SCRIPT, 'Docker proxy sync'));
     success(`VM ${vmid} synced.`);

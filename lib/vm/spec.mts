@@ -2,11 +2,10 @@
 // hypervisor config into the values vm-manager acts on. Pure: no command is
 // run here, so every decision about a manifest is unit-testable.
 //
-// The bash read a handful of keys and silently ignored the rest (spec
-// managers.md §3.7, finding 18). Here every key vm-manager is responsible
-// for is either applied or refused with an error naming it; keys other
-// scripts read (swarm, Portainer, Traefik, DNS, firewall rules) are left to
-// them.
+// The bash read a handful of keys and silently ignored the rest. Here every
+// key vm-manager is responsible for is either applied or refused with an
+// error naming it; keys other scripts read (swarm, Portainer, Traefik, DNS,
+// firewall rules) are left to them.
 
 import { ConfigError } from '../errors.mts';
 import type { HypervisorConfig, NfsVolume, VmConfig, VmManifest } from '../config-types.mts';
