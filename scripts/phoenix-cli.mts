@@ -75,7 +75,8 @@ async function planFor(verb: string, targets: string[], graph: Graph | undefined
       return single('setup', { script: 'managers/hypervisor-manager.sh', args: ['--config', config.paths.hypervisor, ...targets] });
     case 'sync':
       // The flag travels both ways: as the argument portainer-manager parses
-      // and as PHOENIX_RESET_PORTAINER (the bash dropped it: BUG-6).
+      // and as PHOENIX_RESET_PORTAINER (the bash phoenix-cli stripped the
+      // flag, so `phoenix sync all --reset-portainer` never reset anything).
       return single('sync', { script: 'managers/portainer-manager.sh', args: ['sync', ...targets, ...(resetPortainer ? ['--reset-portainer'] : [])] });
     case 'swarm':
       return single('swarm', { script: 'managers/swarm-manager.sh', args: targets });

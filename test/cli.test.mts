@@ -186,7 +186,7 @@ test('manifest overrides from the environment reach the child managers', () => {
   assert.ok(set?.argv.includes('3072'), 'the child read the overridden LXC manifest');
 });
 
-test('sync passes --reset-portainer on, as argument and environment (BUG-6)', () => {
+test('sync passes --reset-portainer on, as argument and environment', () => {
   assert.is(phoenix(['sync', 'all', '--reset-portainer']).code, 0);
   const lines = fs.readFileSync(path.join(host.stateDir, 'portainer-manager.args'), 'utf8').split('\n');
   assert.is(lines[0], 'sync all --reset-portainer');

@@ -110,7 +110,7 @@ test('renderRule: every option in pve-firewall\'s own order and spelling', () =>
   assert.is(renderRule(rule, 'cluster'), 'IN ACCEPT -i vmbr0 -source 10.0.0.0/24 -dest 10.0.0.5 -p tcp -dport 22,8000:8100 -sport 1024:65535 -log info # admin access');
 });
 
-test('renderRule: -i for the interface, never -iface (BUG-30); bash-style lower-case actions are upper-cased', () => {
+test('renderRule: -i for the interface, never -iface; bash-style lower-case actions are upper-cased', () => {
   const line = renderRule({ type: 'out', action: 'drop', iface: 'eth0', proto: 'udp', port: '53' }, 'host');
   assert.is(line, 'OUT DROP -i eth0 -p udp -dport 53');
   assert.not.match(line, /-iface/);
@@ -262,10 +262,10 @@ test('the mTLS mesh rules come from the manifests: cluster and both guests, with
   assert.match(content('cluster.fw'), `IN ACCEPT -source ${gw} -dest ${traefik} -p tcp -dport 8443 `);
   assert.match(content('102.fw'), new RegExp(`^IN ACCEPT -source ${gw} -p tcp -dport [0-9,]*8443`, 'm'));
   assert.match(content('101.fw'), new RegExp(`^OUT ACCEPT -dest ${traefik} -p tcp -dport [0-9,]*8443`, 'm'));
-  assert.not.match(content('cluster.fw'), /10\.0\.0\.153|10\.0\.0\.12\b/, 'the plan\'s stale addresses (BUG-42) are nowhere');
+  assert.not.match(content('cluster.fw'), /10\.0\.0\.153|10\.0\.0\.12\b/, 'the stale literal addresses of the bash mesh rules (old Traefik and gateway IPs) are nowhere');
 });
 
-test('advice: stale addresses (BUG-42), decorative rules (BUG-58), allow-all rules, a Traefik that drops the mesh', () => {
+test('advice: stale addresses, decorative rules, allow-all rules, a Traefik that drops the mesh', () => {
   const paths = manifests((d) => {
     d.hypervisor.firewall.global_firewall_rules.push({ type: 'in', action: 'ACCEPT', proto: 'tcp', source: '10.0.0.153', dest: '10.0.0.12', port: '8443', comment: 'plan addresses' });
     d.lxc.lxc_configs['103'].firewall.enabled = false;
@@ -356,7 +356,7 @@ test('script: the optional first argument is the hypervisor config; bad argument
   assert.match(runScript(['--help']).stdout, /^Usage: hypervisor_feature_setup_firewall\.sh/);
 });
 
-test('files without the marker are left alone (BUG-36: no wipe); --force takes them over and keeps their aliases', async () => {
+test('files without the marker are left alone (no wipe); --force takes them over and keeps their aliases', async () => {
   fs.mkdirSync(fwDir, { recursive: true });
   const foreignCluster = '[OPTIONS]\n\nenable: 1\n\n[ALIASES]\n\nlan 10.0.0.0/24\n\n[RULES]\n\nIN ACCEPT -source lan -p tcp -dport 22 # by hand\n';
   const foreign101 = '[OPTIONS]\nenable: 1\n[RULES]\nIN ACCEPT -p tcp -dport 3389 # manual\n';

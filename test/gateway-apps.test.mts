@@ -186,7 +186,7 @@ test('101: a fresh gateway CT gets nginx, the root CA, the generated files (0644
   }
   assert.match(guestRead('101', '/etc/nginx/sites-available/gateway') as string, /proxy_pass https:\/\/172\.16\.100\.12:8443;/);
   assert.is(guestRead('101', '/usr/local/share/ca-certificates/phoenix_root_ca.crt'), ROOT_PEM);
-  assert.is(guestRead('101', '/etc/nginx/sites-enabled/default'), undefined, 'Debian default site removed (BUG-27)');
+  assert.is(guestRead('101', '/etc/nginx/sites-enabled/default'), undefined, 'Debian default site removed (the bash re-linked it, and nginx -t failed on a second default server)');
   assert.ok(guestRead('101', '/etc/nginx/sites-available/default'), 'the package file itself stays');
   assert.is(guestRead('101', '/etc/nginx/stream.d/other.conf'), '# written by sync\n', 'other stream files are never deleted');
   assert.is(guestRead('101', '/etc/nginx/conf.d/keep.conf'), "# an operator's\n", 'conf.d is not emptied');

@@ -3,8 +3,9 @@ import * as assert from 'uvu/assert';
 import { buildGraph, resolveOrder, waves, bootOrder, unknownIds, type GuestNode } from '../lib/graph.mts';
 import { CycleError, UsageError } from '../lib/errors.mts';
 
-// The upstream environment's edges (spec core.md §4.5), LXC ids first as the
-// bash listed them, then the VMs in file order.
+// The upstream environment's edges as the bash phoenix-cli built them (the
+// clone source first, then `dependencies[]` in file order), LXC ids first as
+// the bash listed them, then the VMs in file order.
 const node = (id: string, kind: 'lxc' | 'vm', edges: string[], extra: Partial<GuestNode> = {}): GuestNode => ({ id, kind, edges, isTemplate: false, bootOrder: 999, ...extra });
 const upstream = buildGraph([
   node('101', 'lxc', ['900', '103']),

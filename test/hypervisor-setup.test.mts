@@ -119,7 +119,7 @@ function recordsOf(plan: DnsPlan): Record<string, string[]> {
 
 // ---------------------------------------------------------------- the DNS records, as data
 
-test('dns: ca.<domain> is the CA, the mesh name Traefik, public names the gateway, guests themselves (B13 fixed)', () => {
+test('dns: ca.<domain> is the CA, the mesh name Traefik, public names the gateway, guests themselves', () => {
   const plan = planFor();
   const records = recordsOf(plan);
   const gateway = ['10.0.0.10', '172.16.100.10'];

@@ -58,8 +58,8 @@ const fakeCert = (tag: string) => `-----BEGIN CERTIFICATE-----\nTESTCERT${tag}\n
 const NV_REPO = 'https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/';
 const NV_VERSION = '580.76.05';
 const NV_RUNFILE = `https://us.download.nvidia.com/XFree86/Linux-x86_64/${NV_VERSION}/NVIDIA-Linux-x86_64-${NV_VERSION}.run`;
-/** Traefik's published static-configuration schema (DESIGN §6: generated YAML must validate against it). */
-// Traefik's published JSON schema for the static configuration (copied from its project).
+// Traefik's published JSON schema for the static configuration (copied from
+// its project): the YAML Phoenix generates must validate against it.
 const TRAEFIK_SCHEMA = path.join(PROJECT_ROOT, 'test', 'fixtures', 'traefik', 'traefik-v3.json');
 const TEMPLATE = 'fastData-shared-iso:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst';
 
@@ -284,7 +284,7 @@ test('argument contract: <ctid> [bootstrap_ca_url]; missing CTID exits as the ba
   const parseFeatureArgs = (argv: string[], feature: string) => parseLxcFeatureArgs(argv, scriptName(feature), feature);
   assert.equal(parseFeatureArgs(['101'], 'docker'), { ctid: '101' });
   assert.equal(parseFeatureArgs(['102', 'https://172.16.100.11:9000'], 'docker'), { ctid: '102', bootstrapCaUrl: 'https://172.16.100.11:9000' });
-  assert.equal(parseFeatureArgs(['102', ''], 'ollama'), { ctid: '102' }, 'the empty second argument lxc-manager always passes (B1)');
+  assert.equal(parseFeatureArgs(['102', ''], 'ollama'), { ctid: '102' }, 'the empty second argument lxc-manager always passes (some bash feature scripts wanted exactly one argument and exited 2)');
   const exitOf = (argv: string[], feature: string) => {
     try {
       parseFeatureArgs(argv, feature);
@@ -310,7 +310,7 @@ test('every guest script is valid bash, and placeholders are all filled', () => 
   }
   assert.throws(() => guestFile('run-step-ca.sh'), /needs a value for @STEPPATH@/);
   assert.match(stepCa.unitFile(), /^ConditionPathExists=\/root\/\.step\/config\/ca\.json$/m);
-  assert.not.match(guestFile('prelude.sh'), /pkill|killall|kill -9/, 'apt work waits for a busy dpkg, never kills it (BUG-15)');
+  assert.not.match(guestFile('prelude.sh'), /pkill|killall|kill -9/, 'apt work waits for a busy dpkg, never kills it (the bash ran pkill -f apt)');
 });
 
 test('the prelude waits for a busy package manager, bounded, and names a failing command', () => {
@@ -343,7 +343,7 @@ test('base_setup: a fresh CT gets the packages and the locale in one script', as
   assert.match(guestScript('base_setup.sh'), /apt_get install "\$@"/, 'the script identified by its size installs its arguments');
 });
 
-test('base_setup: installed packages are checked with dpkg, so gnupg and locales count (B23)', async () => {
+test('base_setup: installed packages are checked with dpkg, so gnupg and locales count', async () => {
   makeCt('101');
   host.injectExec({ tool: 'pct', guest: 101, command: ['dpkg-query'], stdout: dpkgInstalled('curl', 'wget', 'vim', 'htop', 'jq', 'git', 'rsync', 'gnupg', 'locales') });
   host.injectExec({ tool: 'pct', guest: 101, command: ['locale', '-a'], stdout: 'C\nC.utf8\nen_US.utf8\nPOSIX\n' });
@@ -373,7 +373,7 @@ test('step_cli: installs step-cli from the Smallstep repository; dpkg decides wh
   assertReadOnly(again);
 });
 
-test('step_ca: packages, wrapper and unit, enabled but not started before the CA exists (B19)', async () => {
+test('step_ca: packages, wrapper and unit, enabled but not started before the CA exists', async () => {
   makeCt('103');
   expectStdin('103', 'apt_get install "$@"');
   const fresh = await apply('step_ca', '103');
@@ -503,7 +503,7 @@ test('traefik: fresh CT 102 gets binary, directories, CA, static config, unit an
   assert.is(pushed, (await traefik.staticConfig(context(), '102', 'https://172.16.100.11:9000')).text);
   assert.not.match(pushed, /insecure:\s*true/);
   assert.not.ok(fresh.mutating.some((c) => /systemctl (start|restart) traefik/.test(c)), 'enabled, not started (the application script starts it)');
-  for (const call of fresh.calls) assert.not.match(call.argv.join(' '), /provisioner|password|step ca certificate/, 'no certificate is minted with CA secrets (BUG-41)');
+  for (const call of fresh.calls) assert.not.match(call.argv.join(' '), /provisioner|password|step ca certificate/, 'no certificate is minted with CA secrets (the bash traefik used the provisioner password of CT 103)');
 });
 
 test('traefik: an equipped CT is unchanged; a changed CA or version is redone and a running Traefik restarted', async () => {
@@ -539,7 +539,7 @@ test('traefik: an equipped CT is unchanged; a changed CA or version is redone an
   assert.ok(upgraded.result.changes.includes('replaced Traefik 3.5.0 with v3.6.2'));
 });
 
-test("traefik: the static config Phoenix writes validates against Traefik v3's schema and follows DESIGN §6", async () => {
+test("traefik: the static config Phoenix writes validates against Traefik v3's schema and follows docs/pki-and-gateway.md", async () => {
   const { default: AjvModule } = await import('ajv');
   const { parse } = await import('yaml');
   const { text, source } = await traefik.staticConfig(context(), '102', 'https://172.16.100.11:9000');
@@ -551,7 +551,7 @@ test("traefik: the static config Phoenix writes validates against Traefik v3's s
   assert.equal(doc.entryPoints.mesh, { address: ':8443', http: { tls: { options: 'mesh-mtls@file' } } });
   assert.is(doc.providers.swarm.endpoint, 'tcp://10.0.0.21:2376', 'the Swarm manager of the VM manifest, not a literal');
   assert.is(doc.certificatesResolvers['step-ca'].acme.caServer, 'https://172.16.100.11:9000/acme/acme/directory');
-  assert.not.ok(doc.api.insecure, 'no insecure dashboard (S8)');
+  assert.not.ok(doc.api.insecure, 'no insecure dashboard (the bash template set api.insecure: true)');
   assertGolden('features/traefik.yml', text.replaceAll(work, '<work>'));
 
   fs.mkdirSync(path.join(base, 'etc', 'traefik'), { recursive: true });
@@ -561,7 +561,7 @@ test("traefik: the static config Phoenix writes validates against Traefik v3's s
   fs.rmSync(path.join(base, 'etc', 'traefik'), { recursive: true, force: true });
 });
 
-test('pki: the CA URL is the argument, else the CT key, else step_ca.ca_url, else the CA container address (never a DNS name that points at Traefik, B15)', () => {
+test('pki: the CA URL is the argument, else the CT key, else step_ca.ca_url, else the CA container address (never a DNS name that points at Traefik)', () => {
   const fake = (hv: Record<string, unknown>, ct: Record<string, unknown>) =>
     ({ config: { hypervisor: { step_ca: hv }, lxc: { lxc_configs: { '102': ct, '103': { network_config: { ip: '172.16.100.11/24' } } } } }, options: resolveOptions() }) as unknown as FeatureContext;
   assert.is(caUrl({ ...fake({ ca_url: 'https://ca.example:9000' }, { bootstrap_ca_url: 'https://ct:9000' }), bootstrapCaUrl: 'https://arg:9000' }, '102'), 'https://arg:9000');
@@ -591,7 +591,7 @@ function issueTraefikCerts(): void {
   fs.writeFileSync(path.join(issuedDir, 'client-key.pem'), fakeKey('client'), { mode: 0o600 });
 }
 
-test('sync_traefik_certs: root CA and the manifest certificates, keys 0600, one restart (B12)', async () => {
+test('sync_traefik_certs: root CA and the manifest certificates, keys 0600, one restart', async () => {
   makeCt('102', { mount: [certsDir, '/etc/traefik/certs'] });
   withRootCa();
   issueTraefikCerts();
@@ -702,7 +702,7 @@ test('python_api_service: python3, pip and venv by dpkg; verified afterwards', a
 
 // ---------------------------------------------------------------- nvidia / vllm / ollama
 
-test('nvidia: waits for the device of the assigned GPU (/dev/nvidia1, B9), installs the cached runfile, the repo and the toolkit, then verifies', async () => {
+test('nvidia: waits for the device of the assigned GPU (/dev/nvidia1), installs the cached runfile, the repo and the toolkit, then verifies', async () => {
   makeCt('912');
   guestWrite('912', '/dev/nvidia1');
   // nvidia-smi: absent before the install, the manifest's version after it.
@@ -868,7 +868,7 @@ function script(feature: string, args: string[], extraEnv: Record<string, string
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('scripts: usage exit codes as the bash (2 or 1), and the two-argument call every feature accepts (B1)', () => {
+test('scripts: usage exit codes as the bash (2 or 1), and the two-argument call every feature accepts', () => {
   for (const feature of PORTED_FEATURES) {
     const r = script(feature, []);
     assert.is(r.code, ['step_cli', 'trusted_ca', 'step_ca', 'traefik', 'sync_traefik_certs'].includes(feature) ? 1 : 2, `${feature}: ${r.stderr}`);

@@ -165,7 +165,7 @@ test('an OS template missing from its storage is downloaded first; a missing sto
   }
 });
 
-test('create on an existing template changes nothing and succeeds (BUG-3)', () => {
+test('create on an existing template changes nothing and succeeds', () => {
   resetHost(true);
   const r = lxc(['create', '900']);
   assert.is(r.code, 0, r.stderr);
@@ -217,7 +217,7 @@ test('create 101: golden transcript; secondary network, two owned mounts, nginx 
   assert.not.ok(host.calls('pct').some((c) => c.argv[0] === 'create' && c.argv[1] === '101'), 'cloned, not created');
   host.clearCalls();
   ok(['create', '101']);
-  assert.equal(mutating(), [], 'the application script does not run twice (BUG-27)');
+  assert.equal(mutating(), [], 'the application script does not run twice (the bash ran 101\'s a second time)');
 });
 
 test('create 102: golden transcript; the bootstrap URL reaches every feature as its second argument', () => {
@@ -287,7 +287,7 @@ test('macvlan: net0 without address or firewall, its lxc.net.0.* lines in the li
   assert.equal(mutating(), []);
 });
 
-test('lxc_options with spaces stay whole (BUG-21); added later, they land in the live section, not a snapshot (BUG-22)', () => {
+test('lxc_options with spaces stay whole; added later, they land in the live section, not a snapshot', () => {
   resetHost(true);
   const first = manifest((c) => {
     c['201'] = guest({ enable_lifecycle_snapshots: true, lxc_options: ['lxc.apparmor.profile: unconfined', 'lxc.cgroup2.devices.allow: c 10:200 rwm'] });
@@ -310,7 +310,7 @@ test('lxc_options with spaces stay whole (BUG-21); added later, they land in the
   assert.equal(golden().trim().split('\n'), ['pct stop 201', 'pct start 201'], 'raw lines are a file edit; the CT restarts to pick them up');
 });
 
-test('id_maps from the manifest (BUG-23), owners mapped through them; gpu_assignment; pct_options', () => {
+test('id_maps from the manifest, owners mapped through them; gpu_assignment; pct_options', () => {
   resetHost(true);
   const env = manifest((c) => {
     c['201'] = guest({
@@ -339,7 +339,7 @@ test('id_maps from the manifest (BUG-23), owners mapped through them; gpu_assign
   assert.equal(mutating(), []);
 });
 
-test('zfs_volumes and a read-only mount get their slots once, however often create runs (BUG-25)', () => {
+test('zfs_volumes and a read-only mount get their slots once, however often create runs', () => {
   resetHost(true);
   const env = manifest((c) => {
     c['201'] = guest({
@@ -375,13 +375,13 @@ test('a clone that is itself a template: configured, features run, then converte
     assertGolden('lxc/option-template-clone.txt', golden());
     assert.match(conf('901'), /^template: 1$/m);
     assert.equal(snapshots('901'), []);
-    assert.is(fs.readFileSync(path.join(host.stateDir, 'health-runs'), 'utf8'), 'nvidia 901\n901 --quick\n', 'argument vectors, no eval (BUG-45)');
+    assert.is(fs.readFileSync(path.join(host.stateDir, 'health-runs'), 'utf8'), 'nvidia 901\n901 --quick\n', 'argument vectors, no eval (the bash ran the manifest text through eval)');
   } finally {
     fs.rmSync(path.join(legacy, 'bin', 'health_checks', 'check_nvidia.sh'));
   }
 });
 
-test('snapshots from the root-level switch; the singular health_check runs inside the CT with retries (BUG-29)', () => {
+test('snapshots from the root-level switch; the singular health_check runs inside the CT with retries', () => {
   resetHost(true);
   const env = manifest((c, doc) => {
     doc.enable_lifecycle_snapshots = true;
@@ -604,7 +604,7 @@ test('the certificate run: a failure aborts before the container is touched; a m
   }
 });
 
-test('the hypervisor manifest staged for a bash application script carries no secret (S-51)', () => {
+test('the hypervisor manifest staged for a bash application script carries no secret', () => {
   resetHost(true);
   const dir = tmpDir('phoenix-lxc-hv-');
   const hv = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'etc', 'phoenix_hypervisor_config.json'), 'utf8'));

@@ -93,7 +93,7 @@ test('macvlan: the Proxmox entry has no address and no firewall; the lxc.net.0.*
   ]);
 });
 
-test('lxc_options: one entry is one line, whatever spaces it holds (BUG-21); = and : are the same', () => {
+test('lxc_options: one entry is one line, whatever spaces it holds; = and : are the same', () => {
   const lines = desiredRawLines(ct('101', { lxc_options: ['lxc.apparmor.profile: unconfined', 'lxc.cgroup2.devices.allow = c 10:200 rwm', 'lxc.cap.keep=sys_admin,net_admin'] }));
   assert.equal(lines, [
     { key: 'lxc.apparmor.profile', value: 'unconfined' },
@@ -199,7 +199,7 @@ test('gpu_assignment: device binds for each GPU plus the control devices; none g
   assert.equal(gpuLines(undefined), []);
 });
 
-test('volumes: an existing slot is found by its mount path, never re-added (BUG-25); new mounts take free slots', () => {
+test('volumes: an existing slot is found by its mount path, never re-added; new mounts take free slots', () => {
   const withVolume = ct('103', { zfs_volumes: [{ name: 'models', pool: 'fastData-shared-bulk-data', size_gb: 50, mount_point: '/vllm_models' }] });
   const mounts = desiredMounts(withVolume);
   const before = parseConfigLines('mp1: /srv/other,mp=/other\n');
@@ -255,7 +255,7 @@ test('pct create for an OS template carries resources, network, boot order and t
   assert.equal(parseProps('local:subvol-1-disk-0,mp=/x,size=8G', 'volume'), { volume: 'local:subvol-1-disk-0', mp: '/x', size: '8G' });
 });
 
-test('config file edits land in the live section, before the first snapshot (BUG-22), and touch nothing else', () => {
+test('config file edits land in the live section, before the first snapshot, and touch nothing else', () => {
   const text = `#note\narch: amd64\nlxc.apparmor.profile: generated\nparent: pre-configured\n\n[pre-configured]\narch: amd64\nlxc.apparmor.profile: generated\nsnaptime: 1\n`;
   const out = editLiveSection(text, {
     remove: [{ key: 'lxc.apparmor.profile', value: 'generated' }],
@@ -265,7 +265,7 @@ test('config file edits land in the live section, before the first snapshot (BUG
   assert.is(editLiveSection('arch: amd64\n', { remove: [], add: [{ key: 'lxc.x', value: 'a b' }] }), 'arch: amd64\nlxc.x: a b\n');
 });
 
-test('host directories: owner ids through the idmap, and no owner when two containers disagree (BUG-59)', () => {
+test('host directories: owner ids through the idmap, and no owner when two containers disagree', () => {
   const manifest = structuredClone(example);
   const plans = planHostDirs('101', manifest, '/r');
   assert.equal(plans.map((p) => [p.hostPath, p.owner]), [
@@ -279,7 +279,7 @@ test('host directories: owner ids through the idmap, and no owner when two conta
   assert.equal(exclusiveHostDirs('101', manifest, '/'), { remove: ['/quickOS/lxc-persistent-data/101/logs'], shared: ['/quickOS/lxc-persistent-data/101/ssl'] });
 });
 
-test('the hypervisor manifest staged into a container carries no secret (S-51)', () => {
+test('the hypervisor manifest staged into a container carries no secret', () => {
   const doc = { domain_name: 'x', users: { username: 'a', password_hash: 'h' }, portainer_api: { admin_user: 'admin', admin_password: 'p', admin_password_file: '/etc/f', api_key: 'k' }, list: [{ token: 't', name: 'n' }] };
   assert.equal(withoutSecrets(doc), { domain_name: 'x', users: { username: 'a' }, portainer_api: { admin_user: 'admin', admin_password_file: '/etc/f' }, list: [{ name: 'n' }] });
 });

@@ -238,7 +238,7 @@ test('a second run finds everything valid and in place: no step, no push, no pos
   assert.ok(run.calls.every((c) => (c.tool === 'pct' && c.argv[0] === 'status')), run.calls.map(line).join('\n'));
 });
 
-test('a changed IP SAN renews that certificate only; equal DNS and IP SANs do not (BUG-46)', () => {
+test('a changed IP SAN renews that certificate only; equal DNS and IP SANs do not', () => {
   writeManifest([{ ...NGINX, sans: ['nginx.internal.example.org', '10.0.0.10', '172.16.100.10'] }, CLIENT, APP, PORTAINER, HOSTONLY]);
   const run = renew();
   assert.is(run.code, 0, run.stderr);
@@ -272,7 +272,7 @@ test('a certificate close to its end is renewed; its post command runs because i
   renew();
 });
 
-test('one failing entry fails the run, and every other entry is still processed (BUG-40)', () => {
+test('one failing entry fails the run, and every other entry is still processed', () => {
   host.injectFailure({ tool: 'step', argv: ['ca', 'certificate', 'app.internal.example.org'], times: 1, exit: 1, stderr: 'error creating certificate: the CA is unhappy\n' });
   const run = renew(['--force']);
   assert.is(run.code, 1);

@@ -196,7 +196,7 @@ test('join tokens never reach an argument vector, the record or the log; they re
   }
 });
 
-test('a rejoin removes the stale Down entry of the same host (no churn, finding 19)', () => {
+test('a rejoin removes the stale Down entry of the same host (no churn)', () => {
   swarmReady();
   assert.is(guest('1002', ['docker', 'swarm', 'leave']).exit, 0);
   const down = guest('1001', ['docker', 'node', 'ls', '--format', '{{.Hostname}} {{.Status}}']);

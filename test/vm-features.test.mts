@@ -221,7 +221,7 @@ test('docker plan: mutual TLS from the manifests, key 0600, nothing hard-coded',
   const file = (id: string) => plan.steps.find((s) => s.id === id && s.kind === 'file') as { content: string; mode: number; path: string } | undefined;
   const daemon = JSON.parse(file('daemon-json')!.content);
   assert.is(daemon.tls, true);
-  assert.is(daemon.tlsverify, true, 'clients must present a certificate (finding 11)');
+  assert.is(daemon.tlsverify, true, 'clients must present a certificate (the bash daemon set tls without tlsverify)');
   assert.is(daemon.tlscacert, '/etc/docker/tls/ca.pem');
   assert.ok(daemon.hosts.includes('tcp://0.0.0.0:2376'));
   assert.equal(daemon.dns, ['10.0.0.5'], 'the VM nameserver of the manifest, not 10.0.0.13');
@@ -252,7 +252,7 @@ test('docker plan without a daemon certificate: the daemon keeps to its socket',
 test('the daemon certificate is chosen from the manifest by guest and name, never a neighbour', () => {
   const ctx = context();
   assert.is(dockerDaemonCertificate(ctx, '1001')?.common_name, 'docker-daemon.internal.example.org');
-  assert.is(dockerDaemonCertificate(ctx, '1002'), undefined, "1002 never gets 1001's identity (B34)");
+  assert.is(dockerDaemonCertificate(ctx, '1002'), undefined, "1002 never gets 1001's identity (the bash staged 1001's daemon certificate for 1002 too)");
   assert.is(dockerProxy.endpointFor(dockerDaemonCertificate(ctx, '1001')!), 'tcp://10.0.0.21:2376');
   const twice = { ...ctx, config: { ...ctx.config, certificates: [...ctx.config.certificates, { ...DAEMON_ENTRY, guest_type: 'vm' as const, cert_type: 'server' as const, common_name: 'docker.internal.example.org' }] } };
   assert.throws(() => dockerDaemonCertificate(twice, '1001'), (e: unknown) => e instanceof ConfigError);

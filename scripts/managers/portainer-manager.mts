@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // portainer-manager: `sync all` brings the whole environment to the state of
 // the manifests, stage by stage (lib/sync/stages.mts); `sync stack <name> to
-// <vmid>` deploys one application stack (dead code in the bash, BUG list
-// §6.1). Normally reached as `phoenix sync ...`.
+// <vmid>` deploys one application stack (in the bash this branch was dead
+// code: its argument parser never reached it, and the `sync_stack` function
+// it named did not exist). Normally reached as `phoenix sync ...`.
 
 import fs from 'node:fs';
 import os from 'node:os';

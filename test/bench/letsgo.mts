@@ -120,7 +120,7 @@ const syncMs = serial.steps.filter((s) => s.verb === 'sync').reduce((sum, s) => 
 console.log(`  of which sync all   : ${(syncMs / 1000).toFixed(1)} s (serial run, first sync)`);
 console.log(`  unchanged sync all  : ${(parallel.resync.wallMs / 1000).toFixed(1)} s, ${parallel.resync.calls} simulated-tool calls${parallel.resync.code ? ` (exit ${parallel.resync.code}!)` : ''}`);
 console.log('  per guest (serial run): create time, and Proxmox calls naming the guest');
-console.log('    (the bash lxc-manager create of a clone such as 103 makes 34 pct calls by its own count in spec §5.2, plus one jq per key read)');
+console.log('    (the bash lxc-manager create of a clone such as 103 makes 34 pct calls, counted along its create workflow, plus one jq per key read)');
 for (const id of ids) {
   const n = serial.calls.filter((c) => (c.tool === 'pct' || c.tool === 'qm') && c.argv[1] === id).length;
   console.log(`    ${id.padEnd(5)} ${((createMs.get(id) ?? 0) / 1000).toFixed(1).padStart(5)} s ${String(n).padStart(4)} calls`);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Baseline for `make bench`: the configuration reads and the dependency walk
 # the bash phoenix-cli performs before `create <target>` calls a manager
-# (spec core.md §4.1-§4.6): one jq process per lookup, a status probe per
-# node. Written for the benchmark; it is not the upstream code.
+# (config paths from the hypervisor manifest, a graph of every guest's clone
+# source and dependencies, a depth-first sort from the targets): one jq
+# process per lookup, a status probe per node. Written for the benchmark; it
+# is not the upstream code.
 set -eo pipefail
 hv="${HYPERVISOR_CONFIG_FILE:?}"
 lxc=$(jq -r '.core_paths.lxc_config_file // empty' "$hv"); lxc="${LXC_CONFIG_FILE:-$lxc}"

@@ -7,8 +7,9 @@
 // the raw `lxc.*` lines in their original order; then an optional
 // [pve:pending] section and one [snapshot] section per snapshot, sorted by
 // name, each laid out the same way. Lines appended after a snapshot header
-// belong to that snapshot, which is exactly the trap upstream's BUG-22 falls
-// into, so the parser keeps them there.
+// belong to that snapshot, which is exactly the trap the bash lxc-manager
+// fell into (it appended raw lines at the end of the file), so the parser
+// keeps them there.
 
 import fs from 'node:fs';
 import path from 'node:path';
