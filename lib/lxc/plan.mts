@@ -10,32 +10,27 @@
 
 import type { LxcConfig, NetworkConfig } from '../config-types.mts';
 import type { PveConfig } from '../pve-args.mts';
-import { idMapLines } from '../id-maps.mts';
-import { HOST_NAME, MOUNT_PATH, integerIn, matching, oneLine, propertyValue } from '../field-values.mts';
+import { HOST_NAME, integerIn, matching, propertyValue } from '../field-values.mts';
+import { MAX_DISK_GB, STORAGE_ID, desiredMounts, mountValue, planMounts, sizeInGb } from './mounts.mts';
+import { formatProps, parseProps } from './props.mts';
+import { desiredRawLines, planRawLines, type RawPlan } from './raw-lines.mts';
+
+export { parseProps, formatProps } from './props.mts';
+export { STORAGE_ID, MAX_DISK_GB } from './mounts.mts';
+export { APPARMOR_PROFILE, type RawLine, type RawPlan, parseRawLine, formatRawLine, GPU_DEVICE_MAJORS, desiredRawLines, apparmorLines, gpuLines, planRawLines } from './raw-lines.mts';
+export { type DesiredMount, desiredMounts, mountValue, planMounts, sizeInGb } from './mounts.mts';
 
 // Every manifest value below is checked for the place it is written to
 // (field-values.mts) while the plan is made, so a value that would add a
 // property or a line of its own stops the run before the first change:
 // the lifecycle makes the whole plan before it stops a running container.
-const STORAGE_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 const MAC = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
 const NET_IP = /^(dhcp|manual|\d{1,3}(\.\d{1,3}){3}\/\d{1,2})$/;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 const IPV4_LIST = /^\d{1,3}(\.\d{1,3}){3}([ ,]+\d{1,3}(\.\d{1,3}){3})*$/;
 const FEATURE = /^[a-z][a-z_-]*=[A-Za-z0-9_.;+-]+$/;
-const APPARMOR_PROFILE = /^[A-Za-z0-9_][A-Za-z0-9_.:/+-]*$/;
 const MAX_MEMORY_MB = 268435456;
-const MAX_DISK_GB = 1048576;
 
-export interface RawLine {
-  key: string;
-  value: string;
-}
-
-export interface RawPlan {
-  add: RawLine[];
-  remove: RawLine[];
-}
 
 export interface ConfigPlan {
   /** Options for one `pct set` (name without dashes → value). */
@@ -51,33 +46,6 @@ export interface ConfigPlan {
 
 export function isEmptyPlan(plan: ConfigPlan): boolean {
   return Object.keys(plan.set).length === 0 && plan.delete.length === 0 && plan.raw.add.length === 0 && plan.raw.remove.length === 0 && plan.resize.length === 0;
-}
-
-// ---------------------------------------------------------------- property strings
-
-/** `a=1,b=2` (or `volume,mp=/x` with a default key) → ordered map. */
-export function parseProps(text: string, defaultKey?: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of text.split(',')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    if (eq < 0) {
-      if (defaultKey !== undefined && out[defaultKey] === undefined) out[defaultKey] = part;
-      else out[part] = '';
-      continue;
-    }
-    out[part.slice(0, eq)] = part.slice(eq + 1);
-  }
-  return out;
-}
-
-export function formatProps(props: Record<string, string | undefined>, defaultKey?: string): string {
-  const parts: string[] = [];
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined) continue;
-    parts.push(key === defaultKey ? value : `${key}=${value}`);
-  }
-  return parts.join(',');
 }
 
 // ---------------------------------------------------------------- network
@@ -197,219 +165,6 @@ function optionMatches(key: string, desired: string, current: string | undefined
   // Proxmox omits a false onboot from the config.
   if (key === 'onboot') return desired === (current ?? '0');
   return desired === current;
-}
-
-// ---------------------------------------------------------------- raw lxc.* lines
-
-const RAW_LINE = /^(lxc\.[A-Za-z0-9_.-]+)\s*(?::|=)\s*(.*?)\s*$/;
-
-/** `lxc.x = y` and `lxc.x: y` are the same line to Proxmox; keep the colon form. */
-export function parseRawLine(line: string): RawLine | undefined {
-  const match = RAW_LINE.exec(line.trim());
-  return match ? { key: match[1] as string, value: match[2] as string } : undefined;
-}
-
-export function formatRawLine(line: RawLine): string {
-  return `${line.key}: ${line.value}`;
-}
-
-/** Keys LXC accumulates (several lines add up); every other key takes its last value. */
-const MULTI_VALUED = /^lxc\.(mount\.entry|mount\.auto|cgroup2?\.devices\.(allow|deny)|idmap|cap\.(keep|drop)|environment|hook\.[a-z.-]+|include|net\.\d+\.ipv[46]\.address|apparmor\.raw)$/;
-
-/** Keys whose whole set of lines the manifest owns once it names any of them. */
-const OWNED_WHEN_GIVEN = new Set(['lxc.idmap', 'lxc.cap.keep']);
-
-export const GPU_DEVICE_MAJORS = ['195', '243'];
-
-/** The raw lines a container needs, in the order they are written. */
-export function desiredRawLines(ct: LxcConfig): RawLine[] {
-  const lines: RawLine[] = [];
-  const push = (line: RawLine) => {
-    if (!lines.some((l) => l.key === line.key && l.value === line.value)) lines.push(line);
-  };
-  // One manifest entry is one line, whatever spaces it holds:
-  // `lxc.apparmor.profile: unconfined` is one setting, not three words.
-  for (const [i, entry] of (ct.lxc_options ?? []).entries()) {
-    const line = parseRawLine(oneLine(`lxc_options/${i}`, entry));
-    if (!line) continue;
-    if (line.key === 'lxc.cap.keep' && line.value.includes(',')) {
-      for (const cap of line.value.split(/[\s,]+/).filter(Boolean)) push({ key: line.key, value: cap });
-    } else {
-      push(line);
-    }
-  }
-  for (const line of apparmorLines(ct)) push(line);
-  for (const line of gpuLines(ct.gpu_assignment)) push(line);
-  // The manifest's own maps, completed around the ids it names: LXC maps
-  // nothing but the lines it is given.
-  for (const value of idMapLines(ct.id_maps)) push({ key: 'lxc.idmap', value });
-  return lines;
-}
-
-export function apparmorLines(ct: LxcConfig): RawLine[] {
-  const profile = ct.apparmor_profile;
-  if (profile === undefined || profile === '') return [];
-  matching('apparmor_profile', profile, APPARMOR_PROFILE, 'an AppArmor profile name');
-  const lines: RawLine[] = [{ key: 'lxc.apparmor.profile', value: profile }];
-  if (profile !== 'unconfined' && ct.apparmor_manages_nesting === true) {
-    lines.push({ key: 'lxc.apparmor.allow_nesting', value: '1' });
-    lines.push({ key: 'lxc.include', value: '/usr/share/lxc/config/nesting.conf' });
-  }
-  return lines;
-}
-
-export function gpuLines(assignment: string | undefined): RawLine[] {
-  if (assignment === undefined || assignment.trim() === '' || assignment.trim() === 'none') return [];
-  const devices = ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools'];
-  for (const index of assignment.split(',').map((s) => s.trim()).filter(Boolean)) devices.push(`/dev/nvidia${matching('gpu_assignment', index, /^\d+$/, 'GPU indices such as 0,1')}`);
-  return [
-    ...devices.map((dev) => ({ key: 'lxc.mount.entry', value: `${dev} ${dev.slice(1)} none bind,optional,create=file` })),
-    ...GPU_DEVICE_MAJORS.map((major) => ({ key: 'lxc.cgroup2.devices.allow', value: `c ${major}:* rwm` })),
-  ];
-}
-
-/**
- * Raw lines to add and remove so the live config holds the desired ones.
- * Single-valued keys are replaced; multi-valued keys only gain missing
- * lines, except those the manifest owns entirely (lxc.idmap and lxc.cap.keep
- * when given, and every lxc.net.<n>.* of a macvlan interface). Lines of keys
- * the manifest never mentions are left alone: they may be the operator's.
- */
-export function planRawLines(desired: readonly RawLine[], current: readonly RawLine[], ownedPrefixes: readonly string[] = []): { plan: RawPlan; notes: string[] } {
-  const add: RawLine[] = [];
-  const remove: RawLine[] = [];
-  const notes: string[] = [];
-  const keys = [...new Set(desired.map((l) => l.key))];
-  for (const key of keys) {
-    const want = desired.filter((l) => l.key === key).map((l) => l.value);
-    const have = current.filter((l) => l.key === key).map((l) => l.value);
-    const multi = MULTI_VALUED.test(key);
-    const owned = OWNED_WHEN_GIVEN.has(key) || ownedPrefixes.some((p) => key.startsWith(p));
-    if (!multi && want.length > 1) notes.push(`${key} is given ${want.length} times; LXC uses the last one`);
-    if (owned || !multi) {
-      const kept = new Set<string>();
-      for (const value of have) {
-        if (want.includes(value) && !kept.has(value)) kept.add(value);
-        else remove.push({ key, value });
-      }
-    }
-    for (const value of want) if (!have.includes(value)) add.push({ key, value });
-  }
-  for (const line of current) {
-    if (keys.includes(line.key)) continue;
-    if (ownedPrefixes.some((p) => line.key.startsWith(p))) remove.push(line);
-  }
-  return { plan: { add, remove }, notes };
-}
-
-// ---------------------------------------------------------------- mount points and volumes
-
-export interface DesiredMount {
-  kind: 'bind' | 'volume';
-  containerPath: string;
-  /** bind: the host directory or file. */
-  hostPath?: string;
-  readOnly?: boolean;
-  /** volume: storage and size. */
-  storage?: string;
-  sizeGb?: number;
-  /** For messages: the manifest key it came from. */
-  source: string;
-}
-
-export function desiredMounts(ct: LxcConfig): DesiredMount[] {
-  const mounts: DesiredMount[] = [];
-  const path = (field: string, value: string) => matching(field, value, MOUNT_PATH, "an absolute path without blanks, ',', '=' or ':'");
-  for (const [source, list] of [['zfs_volumes', ct.zfs_volumes], ['volumes', ct.volumes]] as const) {
-    (list ?? []).forEach((v, i) => {
-      path(`${source}/${i}/mount_point`, v.mount_point);
-      matching(`${source}/${i}/pool`, v.pool, STORAGE_ID, 'a Proxmox storage id');
-      integerIn(`${source}/${i}/size_gb`, v.size_gb, 1, MAX_DISK_GB);
-      mounts.push({ kind: 'volume', containerPath: v.mount_point, storage: v.pool, sizeGb: v.size_gb, source: `${source} '${v.name}'` });
-    });
-  }
-  (ct.mount_points ?? []).forEach((m, i) => {
-    path(`mount_points/${i}/host_path`, m.host_path);
-    path(`mount_points/${i}/container_path`, m.container_path);
-    mounts.push({ kind: 'bind', containerPath: m.container_path, hostPath: m.host_path, readOnly: m.read_only === true, source: `mount_points ${m.host_path}` });
-  });
-  return mounts;
-}
-
-/** The `mpN` value for a mount that does not exist yet. */
-export function mountValue(mount: DesiredMount): string {
-  if (mount.kind === 'bind') return formatProps({ volume: mount.hostPath, mp: mount.containerPath, ro: mount.readOnly ? '1' : undefined }, 'volume');
-  return formatProps({ volume: `${mount.storage}:${mount.sizeGb}`, mp: mount.containerPath }, 'volume');
-}
-
-const normPath = (p: string) => (p.length > 1 ? p.replace(/\/+$/, '') : p);
-
-/**
- * Mount slots: an existing `mpN` is found by its container path, never by
- * guessing the next free slot (a guess adds the same mount again on every
- * run, or overwrites another); new mounts take the lowest free slots.
- */
-export function planMounts(mounts: readonly DesiredMount[], current: PveConfig): { set: Record<string, string>; resize: Array<{ disk: string; size: string }>; notes: string[] } {
-  const set: Record<string, string> = {};
-  const resize: Array<{ disk: string; size: string }> = [];
-  const notes: string[] = [];
-  const slots = Object.entries(current.values)
-    .filter(([key]) => /^mp\d+$/.test(key))
-    .map(([key, value]) => ({ key, props: parseProps(value, 'volume') }));
-  const used = new Set(slots.map((s) => s.key));
-  const nextFree = (): string => {
-    for (let i = 0; ; i++) {
-      if (!used.has(`mp${i}`)) {
-        used.add(`mp${i}`);
-        return `mp${i}`;
-      }
-    }
-  };
-  for (const mount of mounts) {
-    const slot = slots.find((s) => s.props.mp !== undefined && normPath(s.props.mp) === normPath(mount.containerPath));
-    if (!slot) {
-      set[nextFree()] = mountValue(mount);
-      continue;
-    }
-    const volume = slot.props.volume ?? '';
-    if (mount.kind === 'bind') {
-      const ro = slot.props.ro === '1';
-      if (normPath(volume) !== normPath(mount.hostPath ?? '') || ro !== (mount.readOnly === true)) set[slot.key] = mountValue(mount);
-      continue;
-    }
-    if (volume.startsWith('/')) {
-      notes.push(`${slot.key} at ${mount.containerPath} is a bind mount of ${volume}, but ${mount.source} wants a volume; left as is`);
-      continue;
-    }
-    if (mount.storage !== undefined && !volume.startsWith(`${mount.storage}:`)) {
-      notes.push(`${slot.key} at ${mount.containerPath} lives on ${volume.split(':')[0]}, not on ${mount.storage}; moving volumes is not automatic`);
-    }
-    const have = sizeInGb(slot.props.size);
-    const want = mount.sizeGb ?? 0;
-    if (have !== undefined && want > have) resize.push({ disk: slot.key, size: `${want}G` });
-    else if (have !== undefined && want < have) notes.push(`${slot.key} is ${have}G, ${mount.source} asks for ${want}G; volumes are never shrunk`);
-  }
-  return { set, resize, notes };
-}
-
-/** "8G", "512M", "1T", a plain number of bytes → gigabytes. */
-export function sizeInGb(size: string | undefined): number | undefined {
-  if (size === undefined) return undefined;
-  const match = /^(\d+(?:\.\d+)?)([KMGT])?$/i.exec(size.trim());
-  if (!match) return undefined;
-  const n = Number(match[1]);
-  switch ((match[2] ?? '').toUpperCase()) {
-    case 'K':
-      return n / 1024 ** 2;
-    case 'M':
-      return n / 1024;
-    case 'G':
-      return n;
-    case 'T':
-      return n * 1024;
-    default:
-      return n / 1024 ** 3;
-  }
 }
 
 // ---------------------------------------------------------------- the whole plan
