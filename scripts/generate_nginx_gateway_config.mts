@@ -6,12 +6,12 @@
 // Deploying the files into the gateway CT is the job of its application
 // script (phoenix_hypervisor_lxc_101.sh) and of sync all.
 
-import { runMain, withHostLock } from '../lib/main.mts';
-import { defineArgs } from '../lib/args.mts';
-import { isDryRun } from '../lib/context.mts';
-import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
+import { runMain, withHostLock } from '../lib/core/main.mts';
+import { defineArgs } from '../lib/core/args.mts';
+import { isDryRun } from '../lib/core/context.mts';
+import { loadConfig, resolveConfigPaths } from '../lib/config/load.mts';
 import { planGatewayFiles, writeGatewayFiles } from '../lib/gateway/nginx.mts';
-import { info, success } from '../lib/log.mts';
+import { info, success } from '../lib/core/log.mts';
 
 const USAGE = `Usage: generate_nginx_gateway_config.sh [--dry-run]
 

@@ -15,15 +15,15 @@
 // (phoenix_hypervisor_lxc_102.sh) and of sync all.
 
 import path from 'node:path';
-import { runMain, withHostLock } from '../lib/main.mts';
-import { defineArgs } from '../lib/args.mts';
-import { isDryRun } from '../lib/context.mts';
-import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
+import { runMain, withHostLock } from '../lib/core/main.mts';
+import { defineArgs } from '../lib/core/args.mts';
+import { isDryRun } from '../lib/core/context.mts';
+import { loadConfig, resolveConfigPaths } from '../lib/config/load.mts';
 import { DYNAMIC_RELATIVE, renderTraefikDynamic, traefikCt } from '../lib/gateway/traefik.mts';
-import { STATIC_RELATIVE, renderTraefikStatic } from '../lib/gateway/traefik-static.mts';
-import { caUrl } from '../lib/features/pki.mts';
-import { writeFileAtomic, type WriteOutcome } from '../lib/fs.mts';
-import { debug, info, success, warn } from '../lib/log.mts';
+import { STATIC_RELATIVE, renderTraefikStatic } from '../lib/features/lxc/traefik-static.mts';
+import { caUrl } from '../lib/guest/root-ca.mts';
+import { writeFileAtomic, type WriteOutcome } from '../lib/core/fs.mts';
+import { debug, info, success, warn } from '../lib/core/log.mts';
 
 const USAGE = `Usage: generate_traefik_config.sh [--dry-run]
 

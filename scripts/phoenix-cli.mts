@@ -4,19 +4,19 @@
 // through the legacy bridge, each manager as the port where one exists and
 // the bash original otherwise.
 
-import { runMain, withHostLock, reportError, type ScriptContext } from '../lib/main.mts';
-import { CLI_ARGS, cliArgs, planGuestVerb, planLetsGo, type Phase, type Step } from '../lib/orchestrator.mts';
-import { executePhases } from '../lib/executor.mts';
-import { resolveConfigPaths, configPathsEnv, loadConfig, type PhoenixConfig } from '../lib/config.mts';
-import { guestGraph, allGuestIds } from '../lib/guests.mts';
-import { runScript, resolveScript } from '../lib/bridge.mts';
-import { childEnv } from '../lib/env.mts';
-import { isDryRun } from '../lib/context.mts';
-import { recordedCommands } from '../lib/runner.mts';
-import { info, warn } from '../lib/log.mts';
-import { UsageError, PhoenixError, exitCodeFor } from '../lib/errors.mts';
-import { guestStates, formatStatusTable } from '../lib/status.mts';
-import { assertKnown, resolveOrder, type Graph } from '../lib/graph.mts';
+import { runMain, withHostLock, reportError, type ScriptContext } from '../lib/core/main.mts';
+import { CLI_ARGS, cliArgs, planGuestVerb, planLetsGo, type Phase, type Step } from '../lib/cli/orchestrator.mts';
+import { executePhases } from '../lib/cli/executor.mts';
+import { resolveConfigPaths, configPathsEnv, loadConfig, type PhoenixConfig } from '../lib/config/load.mts';
+import { guestGraph, allGuestIds } from '../lib/config/guests.mts';
+import { runScript, resolveScript } from '../lib/core/bridge.mts';
+import { childEnv } from '../lib/core/env.mts';
+import { isDryRun } from '../lib/core/context.mts';
+import { recordedCommands } from '../lib/core/runner.mts';
+import { info, warn } from '../lib/core/log.mts';
+import { UsageError, PhoenixError, exitCodeFor } from '../lib/core/errors.mts';
+import { guestStates, formatStatusTable } from '../lib/pve/guest-status.mts';
+import { assertKnown, resolveOrder, type Graph } from '../lib/config/graph.mts';
 
 await runMain(CLI_ARGS, async (parsed, context) => {
   const args = cliArgs(parsed);

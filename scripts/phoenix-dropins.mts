@@ -5,11 +5,11 @@
 //
 //   phoenix-dropins --legacy-dir /usr/local/phoenix_hypervisor [--uninstall] [--dry-run] [script...]
 
-import { runMain } from '../lib/main.mts';
-import { defineArgs } from '../lib/args.mts';
-import { installDropIns, portedScripts } from '../lib/bridge.mts';
-import { UsageError } from '../lib/errors.mts';
-import { info } from '../lib/log.mts';
+import { runMain } from '../lib/core/main.mts';
+import { defineArgs } from '../lib/core/args.mts';
+import { installDropIns, portedScripts } from '../lib/core/bridge.mts';
+import { UsageError } from '../lib/core/errors.mts';
+import { info } from '../lib/core/log.mts';
 
 const HELP = `Usage: phoenix-dropins --legacy-dir DIR [--uninstall] [--dry-run] [--list] [script...]
 

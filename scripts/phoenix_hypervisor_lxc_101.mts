@@ -4,12 +4,12 @@
 // <CTID>`; it works on the container through pct (the bash ran inside it).
 // What it does to the container: lib/gateway/nginx-app.mts.
 
-import { runMain, withHostLock } from '../lib/main.mts';
-import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
+import { runMain, withHostLock } from '../lib/core/main.mts';
+import { loadConfig, resolveConfigPaths } from '../lib/config/load.mts';
 import { deployGateway } from '../lib/gateway/nginx-app.mts';
 import { appScriptArgs } from '../lib/gateway/guest.mts';
-import { isDryRun } from '../lib/context.mts';
-import { info, success } from '../lib/log.mts';
+import { isDryRun } from '../lib/core/context.mts';
+import { info, success } from '../lib/core/log.mts';
 
 const USAGE = `Usage: phoenix_hypervisor_lxc_101.sh <CTID> [--dry-run]
 

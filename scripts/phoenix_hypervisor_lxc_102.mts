@@ -4,12 +4,12 @@
 // <CTID>`; it works on the container through pct (the bash ran inside it).
 // What it does to the container: lib/gateway/traefik-app.mts.
 
-import { runMain, withHostLock } from '../lib/main.mts';
-import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
+import { runMain, withHostLock } from '../lib/core/main.mts';
+import { loadConfig, resolveConfigPaths } from '../lib/config/load.mts';
 import { DEFAULT_CA_TIMEOUT_SECONDS, deployTraefik } from '../lib/gateway/traefik-app.mts';
 import { appScriptArgsWithCaTimeout } from '../lib/gateway/guest.mts';
-import { isDryRun } from '../lib/context.mts';
-import { info, success } from '../lib/log.mts';
+import { isDryRun } from '../lib/core/context.mts';
+import { info, success } from '../lib/core/log.mts';
 
 const USAGE = `Usage: phoenix_hypervisor_lxc_102.sh <CTID> [--dry-run] [--ca-timeout <seconds>]
 

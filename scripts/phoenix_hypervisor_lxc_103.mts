@@ -9,12 +9,12 @@
 // healthy and its root copied to the host; 1 (or the failing command's
 // status) otherwise.
 
-import { runMain, withHostLock } from '../lib/main.mts';
-import { defineArgs } from '../lib/args.mts';
-import { isDryRun } from '../lib/context.mts';
-import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
-import { UsageError } from '../lib/errors.mts';
-import { success } from '../lib/log.mts';
+import { runMain, withHostLock } from '../lib/core/main.mts';
+import { defineArgs } from '../lib/core/args.mts';
+import { isDryRun } from '../lib/core/context.mts';
+import { loadConfig, resolveConfigPaths } from '../lib/config/load.mts';
+import { UsageError } from '../lib/core/errors.mts';
+import { success } from '../lib/core/log.mts';
 import { ensureStepCa, stepCaSettings } from '../lib/pki/step-ca.mts';
 
 const NAME = 'phoenix_hypervisor_lxc_103.sh';

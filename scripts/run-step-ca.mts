@@ -5,7 +5,7 @@
 // missing, else step-ca's own exit status.
 //
 // The step_ca feature installs the shell twin of this script
-// (lib/features/guest/run-step-ca.sh) as /usr/local/bin/run-step-ca.sh,
+// (lib/features/lxc/guest/run-step-ca.sh) as /usr/local/bin/run-step-ca.sh,
 // because the CA container has no Node; both read the same STEPPATH
 // default (/root/.step, Phoenix's CA directory) and the same password file
 // name, print the same reasons and exit the same way. Keep them in step.
@@ -17,13 +17,13 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { runMain } from '../lib/main.mts';
-import { defineArgs } from '../lib/args.mts';
-import { run } from '../lib/runner.mts';
-import { PhoenixError } from '../lib/errors.mts';
-import { info } from '../lib/log.mts';
-import { STEP_CA_STEPPATH } from '../lib/features/pki.mts';
-import { CA_PASSWORD_FILE } from '../lib/features/step_ca.mts';
+import { runMain } from '../lib/core/main.mts';
+import { defineArgs } from '../lib/core/args.mts';
+import { run } from '../lib/core/runner.mts';
+import { PhoenixError } from '../lib/core/errors.mts';
+import { info } from '../lib/core/log.mts';
+import { STEP_CA_STEPPATH } from '../lib/guest/root-ca.mts';
+import { CA_PASSWORD_FILE } from '../lib/features/lxc/step-ca.mts';
 
 /** Where the bash wrapper runs step-ca from (the Smallstep package's path). */
 export const STEP_CA_BINARY = '/usr/bin/step-ca';

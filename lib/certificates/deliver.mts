@@ -9,13 +9,13 @@
 //   reload   nginx in the gateway container and Traefik in the mesh
 //            container, once per run for all their entries that changed.
 
-import * as pct from '../pct.mts';
-import * as qm from '../qm.mts';
-import { run } from '../runner.mts';
-import { isDryRun } from '../context.mts';
-import { PhoenixError } from '../errors.mts';
-import { info } from '../log.mts';
-import type { PhoenixConfig } from '../config.mts';
+import * as pct from '../pve/pct.mts';
+import * as qm from '../pve/qm.mts';
+import { run } from '../core/runner.mts';
+import { isDryRun } from '../core/context.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { info } from '../core/log.mts';
+import type { PhoenixConfig } from '../config/load.mts';
 import type { CertificatePlan, GuestTarget } from './manifest.mts';
 import { CERT_MODE } from './manifest.mts';
 

@@ -7,15 +7,15 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PhoenixConfig } from '../config.mts';
-import { ManifestError, type ConfigIssue } from '../config.mts';
-import { pathIssues } from '../config-paths.mts';
-import type { CertificateEntry, LxcConfig, MountPoint } from '../config-types.mts';
-import type { PhoenixOptions } from '../env.mts';
-import { onHost } from '../lxc/hostdirs.mts';
-import { caUrl, DEFAULT_ROOT_CA_FILE, DEFAULT_STEP_CA_CTID, rootCaFile, STEP_CA_PORT } from '../features/pki.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import { ManifestError, type ConfigIssue } from '../config/load.mts';
+import { pathIssues } from '../config/paths.mts';
+import type { CertificateEntry, LxcConfig, MountPoint } from '../config/types.mts';
+import type { PhoenixOptions } from '../core/env.mts';
+import { onHost } from '../guest/hostdirs.mts';
+import { caUrl, DEFAULT_ROOT_CA_FILE, DEFAULT_STEP_CA_CTID, rootCaFile, STEP_CA_PORT } from '../guest/root-ca.mts';
 import { DEFAULT_PROVISIONER_NAME, DEFAULT_PROVISIONER_PASSWORD_FILE } from '../pki/step-ca.mts';
-import { PhoenixError } from '../errors.mts';
+import { PhoenixError } from '../core/errors.mts';
 import { splitShellWords, ShellWordsError } from './shell-words.mts';
 
 /** Lifetime of a new certificate when the entry has no `not_after` (the bash's `--not-after 24h`). */

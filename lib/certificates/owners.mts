@@ -9,10 +9,10 @@
 // So such names are looked up in the container (getent there, when it runs;
 // else Debian's fixed system ids), then translated through its maps.
 
-import { query } from '../runner.mts';
-import * as pct from '../pct.mts';
-import { PhoenixError } from '../errors.mts';
-import { toHostId } from '../id-maps.mts';
+import { query } from '../core/runner.mts';
+import * as pct from '../pve/pct.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { toHostId } from '../config/id-maps.mts';
 import type { OwnerSpec } from './manifest.mts';
 
 /**

@@ -12,15 +12,15 @@
 
 import fs from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import * as pct from '../pct.mts';
-import * as qm from '../qm.mts';
-import { query } from '../runner.mts';
-import { isDryRun } from '../context.mts';
-import { addSecret } from '../redact.mts';
-import { PhoenixError } from '../errors.mts';
-import { info, warn, success } from '../log.mts';
-import type { PhoenixConfig } from '../config.mts';
-import type { PhoenixOptions } from '../env.mts';
+import * as pct from '../pve/pct.mts';
+import * as qm from '../pve/qm.mts';
+import { query } from '../core/runner.mts';
+import { isDryRun } from '../core/context.mts';
+import { addSecret } from '../core/redact.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { info, warn, success } from '../core/log.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { PhoenixOptions } from '../core/env.mts';
 import { ensureHostRootCa } from '../hypervisor/host.mts';
 import { buildModel, type CaSettings, type CertificatePlan, type RenewalModel } from './manifest.mts';
 import { inspect, formatDuration } from './x509.mts';

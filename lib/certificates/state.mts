@@ -8,9 +8,9 @@
 
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { writeFileAtomic } from '../fs.mts';
+import { writeFileAtomic } from '../core/fs.mts';
 import type { CertificatePlan } from './manifest.mts';
-import { readJsonIfPresent } from '../json-file.mts';
+import { readJsonIfPresent } from '../core/json-file.mts';
 
 export const STATE_RELATIVE = 'var/lib/phoenix/certificates/delivered.json';
 

@@ -2,8 +2,8 @@
 // happened to it and why, so an operator reading a timer's journal sees at
 // once which certificate failed and for what reason.
 
-import { error, info, success, warn } from '../log.mts';
-import { isDryRun } from '../context.mts';
+import { error, info, success, warn } from '../core/log.mts';
+import { isDryRun } from '../core/context.mts';
 
 export type EntryOutcome = 'renewed' | 'valid' | 'failed';
 export type DeliveryOutcome = 'delivered' | 'pending' | 'up-to-date' | 'skipped' | 'failed';

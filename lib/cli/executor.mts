@@ -3,7 +3,7 @@
 // (steps already running finish), like the bash toolkit's `set -e`, and the
 // run ends with the failed step's exit status.
 
-import { info, error, success } from './log.mts';
+import { info, error, success } from '../core/log.mts';
 import type { Phase, Step } from './orchestrator.mts';
 
 export interface StepOutcome {

@@ -1,12 +1,12 @@
 // phoenix-cli's decisions, as pure functions: which verbs exist, how the
 // arguments are read, and which manager calls a verb turns into. Nothing
-// here runs a command; lib/executor.mts applies the plan. That split is
+// here runs a command; lib/cli/executor.mts applies the plan. That split is
 // what lets the tests check every verb's plan without a host, and what
 // `--dry-run` prints.
 
-import { UsageError } from './errors.mts';
-import { defineArgs, parseArgs, type CommandSpec, type ParsedArgs } from './args.mts';
-import { resolveOrder, waves, bootOrder, assertKnown, type Graph, type GuestKind } from './graph.mts';
+import { UsageError } from '../core/errors.mts';
+import { defineArgs, parseArgs, type CommandSpec, type ParsedArgs } from '../core/args.mts';
+import { resolveOrder, waves, bootOrder, assertKnown, type Graph, type GuestKind } from '../config/graph.mts';
 
 export const VERBS = ['setup', 'create', 'converge', 'delete', 'start', 'stop', 'restart', 'status', 'sync', 'health-check', 'swarm', 'LetsGo'] as const;
 export type Verb = (typeof VERBS)[number];

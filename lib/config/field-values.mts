@@ -5,7 +5,7 @@
 // another way (a caller that builds a manifest entry itself, a schema that
 // was loosened), so a value can never add a line or a property of its own.
 
-import { PhoenixError } from './errors.mts';
+import { PhoenixError } from '../core/errors.mts';
 
 /** Line breaks and other control characters: each could start a new line or confuse a parser. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;

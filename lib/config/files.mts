@@ -2,8 +2,8 @@
 // that point at them, their schemas, and where Phoenix ships its examples.
 
 import path from 'node:path';
-import { PROJECT_ROOT } from '../project-root.mts';
-import type { ManifestKind } from '../config.mts';
+import { PROJECT_ROOT } from '../core/project-root.mts';
+import type { ManifestKind } from './types.mts';
 
 export const MANIFEST_FILES: Readonly<Record<ManifestKind, string>> = {
   hypervisor: 'phoenix_hypervisor_config.json',

@@ -6,7 +6,7 @@
 // warning or a bare "cycle involving X", and that independent guests can be
 // grouped into waves that run in parallel.
 
-import { CycleError, UsageError } from './errors.mts';
+import { CycleError, UsageError } from '../core/errors.mts';
 
 export type GuestKind = 'lxc' | 'vm';
 

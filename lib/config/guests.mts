@@ -2,7 +2,7 @@
 // the CLI and the managers agree on ids, kinds, edges and boot order.
 
 import { buildGraph, type Graph, type GuestNode } from './graph.mts';
-import type { PhoenixConfig } from './config.mts';
+import type { PhoenixConfig } from './types.mts';
 
 type Edges = { edges: string[]; pointers: string[] };
 

@@ -9,7 +9,7 @@
 // 100000…165535) with the named ids punched through, then checked that no
 // two ranges claim one id on either side.
 
-import type { IdMap, LxcConfig } from './config-types.mts';
+import type { IdMap, LxcConfig } from './types.mts';
 
 /** Proxmox's default for unprivileged containers. */
 export const DEFAULT_HOST_BASE = 100000;

@@ -17,84 +17,21 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveOptions } from './env.mts';
-import { ConfigError } from './errors.mts';
-import { pathIssues } from './config-paths.mts';
-import { KINDS, MANIFEST_ENV, MANIFEST_FILES } from './config/files.mts';
-import { parseFile } from './config/read.mts';
-import { describeValue, issueError, ManifestError, validateDocument } from './config/schema-check.mts';
-import { collectWarnings, referenceIssues } from './config/references.mts';
-import { byCodePoint, isRecord } from './config/json-values.mts';
+import { resolveOptions } from '../core/env.mts';
+import { ConfigError } from '../core/errors.mts';
+import { pathIssues } from './paths.mts';
+import { KINDS, MANIFEST_ENV, MANIFEST_FILES } from './files.mts';
+import { parseFile } from './read.mts';
+import { describeValue, issueError, ManifestError, validateDocument } from './schema-check.mts';
+import { collectWarnings, referenceIssues } from './references.mts';
+import { byCodePoint, isRecord } from './json-values.mts';
 
-export { MANIFEST_ENV, MANIFEST_FILES } from './config/files.mts';
-export { MAX_MANIFEST_BYTES, MAX_MANIFEST_DEPTH } from './config/files.mts';
-export { ManifestError, validateDocument } from './config/schema-check.mts';
-import type {
-  CertificateEntry,
-  HypervisorConfig,
-  LxcConfig,
-  LxcManifest,
-  StacksManifest,
-  VmConfig,
-  VmManifest,
-} from './config-types.mts';
+export { MANIFEST_ENV, MANIFEST_FILES } from './files.mts';
+export { MAX_MANIFEST_BYTES, MAX_MANIFEST_DEPTH } from './files.mts';
+export { ManifestError, validateDocument } from './schema-check.mts';
+import type { CertificateEntry, ConfigPaths, ConfigWarning, GuestRef, HypervisorConfig, LxcConfig, LxcManifest, ManifestKind, ManifestTypes, PhoenixConfig, StacksManifest, VmManifest } from './types.mts';
 
-export type * from './config-types.mts';
-
-export interface ConfigPaths {
-  hypervisor: string;
-  lxc: string;
-  vm: string;
-  stacks: string;
-  certificates: string;
-}
-
-export type ManifestKind = keyof ConfigPaths;
-
-export interface ManifestTypes {
-  hypervisor: HypervisorConfig;
-  lxc: LxcManifest;
-  vm: VmManifest;
-  stacks: StacksManifest;
-  certificates: CertificateEntry[];
-}
-
-export type GuestRef =
-  | { kind: 'lxc'; id: string; config: LxcConfig }
-  | { kind: 'vm'; id: string; config: VmConfig };
-
-/** One problem in one file; `pointer` is a JSON pointer ("" for the whole file). */
-export interface ConfigIssue {
-  file: string;
-  pointer: string;
-  message: string;
-}
-
-export type ConfigWarning = ConfigIssue;
-
-/**
- * The manifests of one path set. Each property reads and validates its file on
- * first access and throws ConfigError when it is missing or invalid. The
- * objects are shared by every caller in the process: treat them as read-only.
- */
-export interface PhoenixConfig {
-  readonly paths: Readonly<ConfigPaths>;
-  readonly hypervisor: HypervisorConfig;
-  readonly lxc: LxcManifest;
-  readonly vm: VmManifest;
-  readonly stacks: StacksManifest;
-  readonly certificates: CertificateEntry[];
-  /** CTIDs sorted as strings, like jq's `keys[]` in the bash. */
-  lxcIds(): string[];
-  /** VMIDs as strings, in file order. */
-  vmIds(): string[];
-  /** The guest with this id; a container wins over a VM, as in phoenix-cli. */
-  guest(id: string | number): GuestRef | undefined;
-  /** Cross-file checks (clone sources, dependencies, duplicate ids and addresses, ...). */
-  validateReferences(): void;
-  /** Accepted but unwise content: clear-text secrets, keys nothing reads. */
-  warnings(): ConfigWarning[];
-}
+export type * from './types.mts';
 
 type Env = Record<string, string | undefined>;
 

@@ -22,9 +22,9 @@
 // - paths inside a guest (container_path, guest_cert_path, ...): absolute.
 
 import path from 'node:path';
-import type { ConfigIssue, PhoenixConfig } from './config.mts';
-import type { LxcConfig } from './config-types.mts';
-import { resolveOptions } from './env.mts';
+import type { ConfigIssue, PhoenixConfig } from './types.mts';
+import type { LxcConfig } from './types.mts';
+import { resolveOptions } from '../core/env.mts';
 
 /** Where Phoenix keeps its own host files (secrets, the root CA copy). */
 export const PHOENIX_HOST_DIR = '/etc/phoenix';

@@ -4,8 +4,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../errors.mts';
-import type { ManifestKind } from '../config.mts';
+import { ConfigError } from '../core/errors.mts';
+import type { ManifestKind } from './types.mts';
 import { MANIFEST_ENV, MANIFEST_FILES, MAX_MANIFEST_BYTES, PROJECT_ETC } from './files.mts';
 import { lineColumn, scanJson } from './json-scan.mts';
 import { issueError, ManifestError } from './schema-check.mts';

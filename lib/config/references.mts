@@ -4,8 +4,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { completeIdMaps } from '../id-maps.mts';
-import type { ConfigIssue, ConfigWarning, LxcConfig, PhoenixConfig } from '../config.mts';
+import { completeIdMaps } from './id-maps.mts';
+import type { ConfigIssue, ConfigWarning, LxcConfig, PhoenixConfig } from './types.mts';
 import { escapePointer } from './json-values.mts';
 import { SECRET_NAME } from './schema-check.mts';
 

@@ -1,16 +1,16 @@
 // Checking a parsed manifest against its schema, and saying what is wrong
 // in an operator's words. Validators are ajv standalone code generated at
-// build time (lib/schema-build.mts), one file per manifest, loaded on first
+// build time (lib/config/schema-build.mts), one file per manifest, loaded on first
 // use: no schema compilation at run time and no ajv import. Values at
 // secret-looking keys never appear in a message.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { PROJECT_ROOT } from '../project-root.mts';
-import { ConfigError } from '../errors.mts';
-import { alreadyValidated, rememberValidated, validationKey } from '../validation-cache.mts';
-import type { ConfigIssue, ManifestKind, ManifestTypes } from '../config.mts';
+import { PROJECT_ROOT } from '../core/project-root.mts';
+import { ConfigError } from '../core/errors.mts';
+import { alreadyValidated, rememberValidated, validationKey } from './validation-cache.mts';
+import type { ConfigIssue, ManifestKind, ManifestTypes } from './types.mts';
 import { MAX_ISSUE_LINES, PROJECT_ETC, SCHEMA_FILES } from './files.mts';
 import { asRecord, decodeSegment, escapePointer, isRecord, parsePointer, valueAt } from './json-values.mts';
 
@@ -28,7 +28,7 @@ interface SchemaError {
 type Validator = ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
 
 // Generated into lib/config-validators by `make build`; found from the installation, so a bundled script finds them too.
-const requireValidator = createRequire(path.join(PROJECT_ROOT, 'lib', 'config.mjs'));
+const requireValidator = createRequire(path.join(PROJECT_ROOT, 'lib', 'config', 'load.mjs'));
 
 const validatorFile = (kind: ManifestKind): string => path.join(PROJECT_ROOT, 'lib', 'config-validators', `${kind}.cjs`);
 

@@ -444,3 +444,60 @@ export interface CertificateEntry {
 }
 
 export type CertificateManifest = CertificateEntry[];
+
+// ---------------------------------------------------------------- the loaded manifests
+
+export interface ConfigPaths {
+  hypervisor: string;
+  lxc: string;
+  vm: string;
+  stacks: string;
+  certificates: string;
+}
+
+export type ManifestKind = keyof ConfigPaths;
+
+export interface ManifestTypes {
+  hypervisor: HypervisorConfig;
+  lxc: LxcManifest;
+  vm: VmManifest;
+  stacks: StacksManifest;
+  certificates: CertificateEntry[];
+}
+
+export type GuestRef =
+  | { kind: 'lxc'; id: string; config: LxcConfig }
+  | { kind: 'vm'; id: string; config: VmConfig };
+
+/** One problem in one file; `pointer` is a JSON pointer ("" for the whole file). */
+export interface ConfigIssue {
+  file: string;
+  pointer: string;
+  message: string;
+}
+
+export type ConfigWarning = ConfigIssue;
+
+/**
+ * The manifests of one path set. Each property reads and validates its file on
+ * first access and throws ConfigError when it is missing or invalid. The
+ * objects are shared by every caller in the process: treat them as read-only.
+ */
+export interface PhoenixConfig {
+  readonly paths: Readonly<ConfigPaths>;
+  readonly hypervisor: HypervisorConfig;
+  readonly lxc: LxcManifest;
+  readonly vm: VmManifest;
+  readonly stacks: StacksManifest;
+  readonly certificates: CertificateEntry[];
+  /** CTIDs sorted as strings, like jq's `keys[]` in the bash. */
+  lxcIds(): string[];
+  /** VMIDs as strings, in file order. */
+  vmIds(): string[];
+  /** The guest with this id; a container wins over a VM, as in phoenix-cli. */
+  guest(id: string | number): GuestRef | undefined;
+  /** Cross-file checks (clone sources, dependencies, duplicate ids and addresses, ...). */
+  validateReferences(): void;
+  /** Accepted but unwise content: clear-text secrets, keys nothing reads. */
+  warnings(): ConfigWarning[];
+}

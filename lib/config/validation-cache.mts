@@ -17,7 +17,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { isDryRun } from './context.mts';
+import { isDryRun } from '../core/context.mts';
 
 const FILE_NAME = 'validated-manifests.json';
 /** Enough for every manifest of several base directories; the oldest entries go first. */

@@ -9,7 +9,7 @@
 // bundled into an ES module still call `require` for Node's built-ins, so
 // each bundle defines one from its own location.
 //
-// Usage: node lib/bundle-build.mjs [script.mts ...]   (default: every script)
+// Usage: node lib/core/bundle-build.mjs [script.mts ...]   (default: every script)
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -49,7 +49,7 @@ export async function bundleScripts(sources: readonly string[]): Promise<number>
 }
 
 const invoked = process.argv[1] ? path.resolve(process.argv[1]) : '';
-if (invoked === path.join(PROJECT_ROOT, 'lib', 'bundle-build.mjs')) {
+if (invoked === path.join(PROJECT_ROOT, 'lib', 'core', 'bundle-build.mjs')) {
   const sources = process.argv.length > 2 ? process.argv.slice(2).map((s) => path.resolve(s)) : scriptSources();
   const ms = await bundleScripts(sources);
   console.log(`bundled ${sources.length} scripts in ${ms} ms`);

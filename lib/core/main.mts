@@ -1,8 +1,8 @@
 // How every Phoenix script starts and ends. A script hands `runMain` the
-// declaration of its command line (lib/args.mts) and its body; runMain sets
+// declaration of its command line (lib/core/args.mts) and its body; runMain sets
 // up logging from the environment, reads the arguments (printing the usage
 // for --help, refusing what the declaration refuses), runs the body in the
-// run context (lib/context.mts: dry-run from --dry-run or PHOENIX_DRY_RUN),
+// run context (lib/core/context.mts: dry-run from --dry-run or PHOENIX_DRY_RUN),
 // and turns the outcome into the exit status the bash original's callers
 // expect. This is the only place that decides an exit code, so no module
 // calls process.exit.

@@ -4,8 +4,8 @@
 //
 // `redact` is applied where text leaves the process, not where it is made:
 // the log writer (terminal and file), process.stdout/stderr once a script
-// has started (lib/main.mts), the output of child processes passed through
-// (lib/runner.mts), the command record, and the text of every PhoenixError.
+// has started (lib/core/main.mts), the output of child processes passed through
+// (lib/core/runner.mts), the command record, and the text of every PhoenixError.
 // So code that prints a tool's answer, or builds an error from it, cannot
 // forget to mask it.
 

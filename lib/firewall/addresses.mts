@@ -3,7 +3,7 @@
 // lists of numbers, ranges and service names.
 
 import { isIPv6 } from 'node:net';
-import { MAX_ALIAS_NAME, MAX_IPSET_REF, MAX_PORT_NUMBERS, NAME, type RuleContext, SERVICES } from './rules.mts';
+import { MAX_ALIAS_NAME, MAX_IPSET_REF, MAX_PORT_NUMBERS, NAME, type RuleContext, SERVICES } from './grammar.mts';
 
 export type AddressList =
   | { kind: 'ipset'; name: string; scope: string }

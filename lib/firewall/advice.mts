@@ -4,10 +4,10 @@
 
 import { escapePointer } from '../config/json-values.mts';
 import fs from 'node:fs';
-import { type ConfigWarning, type PhoenixConfig } from '../config.mts';
-import { type FirewallRule, type LxcConfig } from '../config-types.mts';
+import { type ConfigWarning, type PhoenixConfig } from '../config/load.mts';
+import { type FirewallRule, type LxcConfig } from '../config/types.mts';
 import { type RuleEnv, type RuleSpec, present } from './rules.mts';
-import { debug } from '../log.mts';
+import { debug } from '../core/log.mts';
 import { formatIp, parseAddressList, parseIp } from './addresses.mts';
 
 export interface KnownAddresses {

@@ -5,13 +5,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type FileKind, type FirewallPlan, type Ownership, type PlannedFile, ownership, planFirewall } from './files.mts';
-import { ManifestError, type PhoenixConfig } from '../config.mts';
-import { PhoenixError } from '../errors.mts';
-import { type WriteOutcome, removeFile, writeFileAtomic } from '../fs.mts';
-import { debug, error, info, success, warn } from '../log.mts';
-import { firewallCompile, firewallRestart, nodeName } from '../pve.mts';
-import { isDryRun } from '../context.mts';
-import { resolveOptions } from '../env.mts';
+import { ManifestError, type PhoenixConfig } from '../config/load.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { type WriteOutcome, removeFile, writeFileAtomic } from '../core/fs.mts';
+import { debug, error, info, success, warn } from '../core/log.mts';
+import { firewallCompile, firewallRestart, nodeName } from '../pve/pvesh.mts';
+import { isDryRun } from '../core/context.mts';
+import { resolveOptions } from '../core/env.mts';
 
 export interface ApplyOptions {
   /** Overwrite or delete firewall files that carry no Phoenix marker. */

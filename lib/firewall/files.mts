@@ -4,8 +4,8 @@
 // [group …]) are carried over and rules may name them.
 
 import path from 'node:path';
-import { type ConfigIssue, type ConfigWarning, type PhoenixConfig } from '../config.mts';
-import { type GuestFirewall, type LxcConfig, type VmConfig } from '../config-types.mts';
+import { type ConfigIssue, type ConfigWarning, type PhoenixConfig } from '../config/load.mts';
+import { type GuestFirewall, type LxcConfig, type VmConfig } from '../config/types.mts';
 import { type KnownAddresses, knownAddresses, meshWarning, ruleWarnings } from './advice.mts';
 import { escapePointer } from '../config/json-values.mts';
 import { type RuleContext, type RuleSpec, checkRule } from './rules.mts';

@@ -4,10 +4,10 @@
 // look into the container is a read-only probe, so a run on an unchanged
 // container issues no mutating command and dry-run answers from real state.
 
-import * as pct from '../pct.mts';
-import { PhoenixError } from '../errors.mts';
-import { defineArgs } from '../args.mts';
-import { probe, pushContent, readGuestFile } from '../features/common.mts';
+import * as pct from '../pve/pct.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { defineArgs } from '../core/args.mts';
+import { probe, pushContent, readGuestFile } from '../guest/container.mts';
 
 const validCtid = (ctid: string) => (/^[1-9]\d{2,8}$/.test(ctid) ? undefined : `'${ctid}' is not a container id`);
 

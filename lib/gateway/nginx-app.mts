@@ -28,13 +28,13 @@
 // bash emptied stream.d and conf.d on every run).
 
 import fs from 'node:fs';
-import * as pct from '../pct.mts';
-import { PhoenixError } from '../errors.mts';
-import { info, warn } from '../log.mts';
-import { isDryRun } from '../context.mts';
-import { installedPackages, requireRunning, runGuestScript, type FeatureContext } from '../features/common.mts';
-import { install as installTrustedCa } from '../features/trusted_ca.mts';
-import { ensureRootCaOnHost } from '../features/pki.mts';
+import * as pct from '../pve/pct.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { info, warn } from '../core/log.mts';
+import { isDryRun } from '../core/context.mts';
+import { installedPackages, requireRunning, runGuestScript, type FeatureContext } from '../guest/container.mts';
+import { install as installTrustedCa } from '../features/lxc/trusted-ca.mts';
+import { ensureRootCaOnHost } from '../guest/root-ca.mts';
 import { NGINX_CONF_RELATIVE, SITE_RELATIVE, STREAM_RELATIVE, planGatewayFiles, writeGatewayFiles, type GatewayModel, type GatewayPlan } from './nginx.mts';
 import { ensureGuestLink, ensureGuestOwnedDirs, guestPathPresent, installGuestFiles, journalTail, missingGuestFiles, requireRole, restoreGuestFiles, restoreGuestLink, unitIs } from './guest.mts';
 

@@ -20,15 +20,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { PhoenixConfig } from '../config.mts';
-import type { CertificateEntry, GatewayMode, LxcConfig } from '../config-types.mts';
-import { ConfigError, PhoenixError } from '../errors.mts';
-import { query } from '../runner.mts';
-import { writeFileAtomic } from '../fs.mts';
-import { onHost } from '../lxc/hostdirs.mts';
-import { info, warn } from '../log.mts';
-import { GUEST_CA_DIR, GUEST_CA_NAME } from '../features/trusted_ca.mts';
-import { DEFAULT_ROOT_CA_FILE } from '../features/pki.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { CertificateEntry, GatewayMode, LxcConfig } from '../config/types.mts';
+import { ConfigError, PhoenixError } from '../core/errors.mts';
+import { query } from '../core/runner.mts';
+import { writeFileAtomic } from '../core/fs.mts';
+import { onHost } from '../guest/hostdirs.mts';
+import { info, warn } from '../core/log.mts';
+import { GUEST_CA_DIR, GUEST_CA_NAME } from '../features/lxc/trusted-ca.mts';
+import { DEFAULT_ROOT_CA_FILE } from '../guest/root-ca.mts';
 import { DEFAULT_MESH_PORT, checkHostname, containerPath, lxcAddressFrom, serverCertificate, traefikCt } from './traefik.mts';
 
 export const NGINX_CONF_RELATIVE = 'etc/nginx/nginx.conf';

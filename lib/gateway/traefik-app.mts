@@ -16,16 +16,16 @@
 //    running, and checked to be active.
 
 import path from 'node:path';
-import * as pct from '../pct.mts';
-import { PhoenixError } from '../errors.mts';
-import { info } from '../log.mts';
-import { isDryRun } from '../context.mts';
-import { writeFileAtomic } from '../fs.mts';
-import { missingCommands, probe, pushContent, readGuestFile, requireRunning, type FeatureContext } from '../features/common.mts';
-import { caUrl, ensureRootCaOnHost, stepCaCtid, type RootCa } from '../features/pki.mts';
-import { BINARY, CA_PEM, DYNAMIC_DIR, isBootstrapped, STATIC_CONFIG, STEP_DEFAULTS } from '../features/traefik.mts';
+import * as pct from '../pve/pct.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { info } from '../core/log.mts';
+import { isDryRun } from '../core/context.mts';
+import { writeFileAtomic } from '../core/fs.mts';
+import { missingCommands, probe, pushContent, readGuestFile, requireRunning, type FeatureContext } from '../guest/container.mts';
+import { caUrl, ensureRootCaOnHost, stepCaCtid, type RootCa } from '../guest/root-ca.mts';
+import { BINARY, CA_PEM, DYNAMIC_DIR, isBootstrapped, STATIC_CONFIG, STEP_DEFAULTS } from '../features/lxc/traefik.mts';
 import { DYNAMIC_RELATIVE, renderTraefikDynamic, traefikCt } from './traefik.mts';
-import { ACME_STORAGE, STATIC_RELATIVE, renderTraefikStatic } from './traefik-static.mts';
+import { ACME_STORAGE, STATIC_RELATIVE, renderTraefikStatic } from '../features/lxc/traefik-static.mts';
 import { installGuestFile, installGuestFiles, journalTail, requireRole, unitIs } from './guest.mts';
 
 const WHAT = 'traefik mesh';

@@ -12,28 +12,24 @@
 // stacks manifest for passthrough names a stack routes.
 
 import fs from 'node:fs';
-import type { PhoenixConfig } from '../config.mts';
-import type { CertificateEntry, LxcConfig, NetworkConfig } from '../config-types.mts';
-import { ConfigError } from '../errors.mts';
-import { CA_PEM } from '../features/traefik.mts';
-import { DEFAULT_STEP_CA_CTID } from '../features/pki.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { CertificateEntry, LxcConfig, NetworkConfig } from '../config/types.mts';
+import { ConfigError } from '../core/errors.mts';
+import { CA_PEM } from '../features/lxc/traefik.mts';
+import { DEFAULT_STEP_CA_CTID } from '../guest/root-ca.mts';
 
-export { DEFAULT_MESH_PORT } from '../features/traefik.mts';
+export { DEFAULT_MESH_PORT } from '../features/lxc/traefik.mts';
+import { ACME_RESOLVER, MESH_ENTRYPOINT, MESH_TLS_OPTIONS, WEBSECURE_ENTRYPOINT, acmeEnabled, dashboardHost, staticAddress, traefikCt } from '../features/lxc/traefik-names.mts';
+export { ACME_RESOLVER, MESH_ENTRYPOINT, MESH_TLS_OPTIONS, WEBSECURE_ENTRYPOINT, acmeEnabled, dashboardHost, staticAddress, traefikCt };
 
-export const MESH_ENTRYPOINT = 'mesh';
-export const WEBSECURE_ENTRYPOINT = 'websecure';
-export const MESH_TLS_OPTIONS = 'mesh-mtls';
 export const SERVERS_TRANSPORT = 'internal-ca';
 /** Where `generate_traefik_config.sh` left the file, relative to PHOENIX_BASE_DIR. */
 export const DYNAMIC_RELATIVE = 'etc/traefik/dynamic_conf.yml';
-/** Name of the ACME certificate resolver (Swarm stacks refer to it in their labels: tls.certresolver=step-ca). */
-export const ACME_RESOLVER = 'step-ca';
 /** The Portainer agent port when the hypervisor config names none (the bash's literal). */
 export const DEFAULT_AGENT_PORT = 9001;
 /** Routed by the Swarm provider from the stack's labels, as in the bash. */
 const SWARM_ROUTED_SERVICES = new Set(['portainer']);
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const HOSTNAME = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -42,12 +38,6 @@ const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export function checkHostname(value: string, file: string, pointer: string): string {
   if (!HOSTNAME.test(value)) throw new ConfigError(file, pointer, `'${value}' is not a host name`);
   return value;
-}
-
-/** A static IPv4 address of an interface, without its prefix length; undefined for dhcp/manual. */
-export function staticAddress(ip: string | undefined): string | undefined {
-  const address = ip?.split('/')[0];
-  return address !== undefined && IPV4.test(address) ? address : undefined;
 }
 
 function interfaces(ct: LxcConfig): NetworkConfig[] {
@@ -64,21 +54,6 @@ export function lxcAddressFrom(to: LxcConfig, from: LxcConfig | undefined): stri
   const bridges = new Set(from ? interfaces(from).map((nic) => nic.bridge) : []);
   const shared = own.find((nic) => bridges.has(nic.bridge));
   return staticAddress((shared ?? own[0])?.ip);
-}
-
-/** The container running Traefik: the one that lists the traefik feature. */
-export function traefikCt(config: PhoenixConfig): { id: string; ct: LxcConfig } {
-  const ids = config.lxcIds().filter((id) => config.lxc.lxc_configs[id]?.features?.includes('traefik'));
-  if (ids.length !== 1) {
-    throw new ConfigError(
-      config.paths.lxc,
-      '/lxc_configs',
-      ids.length === 0 ? 'no container lists the traefik feature' : `several containers list the traefik feature: ${ids.join(', ')}`,
-      'exactly one container must have "traefik" in its features',
-    );
-  }
-  const id = ids[0] as string;
-  return { id, ct: config.lxc.lxc_configs[id] as LxcConfig };
 }
 
 /**
@@ -124,11 +99,6 @@ export interface TraefikDynamic {
   certificate?: { certFile: string; keyFile: string };
   /** The YAML document as data. */
   document: Record<string, unknown>;
-}
-
-/** The name the dashboard router answers to: the Traefik CT's traefik_service name (default traefik) under domain_name. */
-export function dashboardHost(config: PhoenixConfig): string {
-  return `${traefikCt(config).ct.traefik_service?.name ?? 'traefik'}.${config.hypervisor.domain_name}`;
 }
 
 /** Whether a container runs the CA: step_ca.ctid (default 103), or it lists the step_ca feature. */
@@ -208,16 +178,6 @@ export function meshRoutes(config: PhoenixConfig): { routes: MeshRoute[]; skippe
   const dashboard = { name: `${dashboardName}-dashboard`, host: `${dashboardName}.${domain}`, source: `CT ${traefik.id} (${traefik.ct.name}) dashboard` };
   add(dashboard, config.paths.lxc, `/lxc_configs/${traefik.id}/traefik_service`);
   return { routes, skipped, notes };
-}
-
-/**
- * Whether Traefik obtains certificates from Step-CA's ACME directory (the
- * TLS challenge): only where the gateway lets tls-alpn-01 reach it, that is
- * every mode but mtls, unless gateway.acme_tls_alpn is false.
- */
-export function acmeEnabled(config: PhoenixConfig): boolean {
-  const gateway = config.hypervisor.gateway;
-  return (gateway?.mode ?? 'hybrid') !== 'mtls' && gateway?.acme_tls_alpn !== false;
 }
 
 /** Whether a passthrough SNI (a name or *.wildcard, as nginx's map reads it) covers a host. */

@@ -9,15 +9,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as pct from '../pct.mts';
-import { CommandError, PhoenixError } from '../errors.mts';
-import { info, success } from '../log.mts';
-import type { CommandResult } from '../runner.mts';
-import { isDryRun } from '../context.mts';
-import type { PhoenixConfig } from '../config.mts';
-import type { LxcConfig, LxcFeature } from '../config-types.mts';
-import type { PhoenixOptions } from '../env.mts';
-import { PROJECT_ROOT } from '../project-root.mts';
+import * as pct from '../pve/pct.mts';
+import { CommandError, PhoenixError } from '../core/errors.mts';
+import { info, success } from '../core/log.mts';
+import type { CommandResult } from '../core/runner.mts';
+import { isDryRun } from '../core/context.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { LxcConfig, LxcFeature } from '../config/types.mts';
+import type { PhoenixOptions } from '../core/env.mts';
+import { PROJECT_ROOT } from '../core/project-root.mts';
 
 /** What a feature needs besides the CTID: the manifests (loaded once by the caller) and the run options. */
 export interface FeatureContext {
@@ -175,11 +175,11 @@ export async function serviceState(ctid: string, unit: string): Promise<ServiceS
 // ---------------------------------------------------------------- changes
 
 /** The shell snippets pushed into containers, shipped beside this module. */
-const GUEST_DIR = path.join(PROJECT_ROOT, 'lib', 'features', 'guest');
+const GUEST_DIR = path.join(PROJECT_ROOT, 'lib', 'features', 'lxc', 'guest');
 const guestFiles = new Map<string, string>();
 
 /**
- * A file of lib/features/guest/, with `@NAME@` placeholders filled from
+ * A file of lib/features/lxc/guest/, with `@NAME@` placeholders filled from
  * `vars`. Only constants of this code go in: manifest values reach guest
  * scripts as arguments, never as text.
  */

@@ -11,11 +11,11 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { LxcConfig, LxcManifest, MountPoint } from '../config-types.mts';
-import { ensureDir } from '../fs.mts';
-import { isDryRun } from '../context.mts';
-import { info, warn } from '../log.mts';
-import { toHostId } from '../id-maps.mts';
+import type { LxcConfig, LxcManifest, MountPoint } from '../config/types.mts';
+import { ensureDir } from '../core/fs.mts';
+import { isDryRun } from '../core/context.mts';
+import { info, warn } from '../core/log.mts';
+import { toHostId } from '../config/id-maps.mts';
 
 /** A manifest path on the host, inside PHOENIX_HOST_ROOT. */
 export function onHost(hostRoot: string, manifestPath: string): string {

@@ -5,7 +5,7 @@
 // across containers and VMs, so a VM manager can share the scheme.
 
 import path from 'node:path';
-import { acquireHostLock, type HeldLock } from '../lock.mts';
+import { acquireHostLock, type HeldLock } from '../core/lock.mts';
 
 export function guestLockPath(hostLockFile: string, id: string): string {
   return path.join(path.dirname(hostLockFile), `phoenix.guest-${id}.lock`);

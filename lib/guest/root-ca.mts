@@ -9,13 +9,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as pct from '../pct.mts';
-import { writeFileAtomic, type WriteOutcome } from '../fs.mts';
-import { isDryRun } from '../context.mts';
-import { PhoenixError } from '../errors.mts';
-import { info } from '../log.mts';
-import { guestConfig, readGuestFile, type FeatureContext } from './common.mts';
-import { onHost } from '../lxc/hostdirs.mts';
+import * as pct from '../pve/pct.mts';
+import { writeFileAtomic, type WriteOutcome } from '../core/fs.mts';
+import { isDryRun } from '../core/context.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { info } from '../core/log.mts';
+import { guestConfig, readGuestFile, type FeatureContext } from './container.mts';
+import { onHost } from './hostdirs.mts';
 
 /** Host copy of the root CA when the hypervisor config has no `step_ca.root_ca_file`. */
 export const DEFAULT_ROOT_CA_FILE = '/etc/phoenix/ca/root_ca.crt';

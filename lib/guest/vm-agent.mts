@@ -1,5 +1,5 @@
 // Work inside a VM through the QEMU guest agent, beyond the single calls of
-// lib/qm.mts: bash scripts on stdin, bounded waits that say what they wait
+// lib/pve/qm.mts: bash scripts on stdin, bounded waits that say what they wait
 // for, and long jobs whose log is followed while the agent is polled.
 //
 // Every script here is fixed text; the values it needs travel as
@@ -7,10 +7,10 @@
 // manifest value is ever spliced into shell text, and nothing that is
 // pushed (a PEM key above all) appears in an argument or a log line.
 
-import * as qm from '../qm.mts';
-import { PhoenixError } from '../errors.mts';
-import { debug, info, warn } from '../log.mts';
-import { sleep } from '../runner.mts';
+import * as qm from '../pve/qm.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { debug, info, warn } from '../core/log.mts';
+import { sleep } from '../core/runner.mts';
 
 export interface GuestTiming {
   /** Longest a guest command may run, ms. */

@@ -23,13 +23,13 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import * as qm from '../qm.mts';
-import { CommandError, ConfigError, PhoenixError } from '../errors.mts';
-import { debug, info, success, warn } from '../log.mts';
-import { isDryRun } from '../context.mts';
-import type { PhoenixConfig } from '../config.mts';
-import type { CertificateEntry, VmConfig } from '../config-types.mts';
-import type { PhoenixOptions } from '../env.mts';
+import * as qm from '../pve/qm.mts';
+import { CommandError, ConfigError, PhoenixError } from '../core/errors.mts';
+import { debug, info, success, warn } from '../core/log.mts';
+import { isDryRun } from '../core/context.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { CertificateEntry, VmConfig } from '../config/types.mts';
+import type { PhoenixOptions } from '../core/env.mts';
 
 /** What a feature needs besides the VMID: the manifests (loaded once by the caller) and the run options. */
 export interface FeatureContext {

@@ -12,12 +12,12 @@
 // something changed or the timer is not enabled and running.
 
 import fs from 'node:fs';
-import type { PhoenixOptions } from '../env.mts';
-import type { PhoenixConfig } from '../config.mts';
-import { configPathsEnv } from '../config.mts';
-import { writeFileAtomic, removeFile } from '../fs.mts';
-import { resolveScript } from '../bridge.mts';
-import { run, type CommandResult } from '../runner.mts';
+import type { PhoenixOptions } from '../core/env.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import { configPathsEnv } from '../config/load.mts';
+import { writeFileAtomic, removeFile } from '../core/fs.mts';
+import { resolveScript } from '../core/bridge.mts';
+import { run, type CommandResult } from '../core/runner.mts';
 import { hostFile, systemctl, unitActiveState, unitEnabled, unitsNeedingReload } from './host.mts';
 
 export const SERVICE_UNIT = 'phoenix-cert-renewal.service';

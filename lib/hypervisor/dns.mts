@@ -21,12 +21,12 @@
 // the address on the asker's network: LAN clients reach the gateway on the
 // LAN, internal guests on the internal bridge.
 
-import type { PhoenixConfig } from '../config.mts';
-import type { LxcConfig } from '../config-types.mts';
-import { ConfigError } from '../errors.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { LxcConfig } from '../config/types.mts';
+import { ConfigError } from '../core/errors.mts';
 import { checkHostname, meshRoutes, staticAddress } from '../gateway/traefik.mts';
 import { DEFAULT_CLIENT_CERTIFICATE } from '../gateway/nginx.mts';
-import { DEFAULT_STEP_CA_CTID } from '../features/pki.mts';
+import { DEFAULT_STEP_CA_CTID } from '../guest/root-ca.mts';
 
 export const DNSMASQ_CONF = '/etc/dnsmasq.conf';
 export const DNSMASQ_CONF_DIR = '/etc/dnsmasq.d';

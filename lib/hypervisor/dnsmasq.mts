@@ -13,13 +13,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { PhoenixConfig } from '../config.mts';
-import type { PhoenixOptions } from '../env.mts';
-import { PhoenixError } from '../errors.mts';
-import { writeFileAtomic, type WriteOutcome } from '../fs.mts';
-import { info, success, warn } from '../log.mts';
-import { query } from '../runner.mts';
-import { isDryRun } from '../context.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { PhoenixOptions } from '../core/env.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { writeFileAtomic, type WriteOutcome } from '../core/fs.mts';
+import { info, success, warn } from '../core/log.mts';
+import { query } from '../core/runner.mts';
+import { isDryRun } from '../core/context.mts';
 import {
   DNSMASQ_CONF,
   DNSMASQ_CONF_BACKUP,

@@ -6,13 +6,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { onHost } from '../lxc/hostdirs.mts';
-import { query, run, type CommandResult } from '../runner.mts';
-import { PhoenixError } from '../errors.mts';
-import type { PhoenixConfig } from '../config.mts';
-import type { PhoenixOptions } from '../env.mts';
-import type { FeatureContext } from '../features/common.mts';
-import { DEFAULT_ROOT_CA_FILE, ensureRootCaOnHost, parseRootCa, rootCaFile, type RootCa } from '../features/pki.mts';
+import { onHost } from '../guest/hostdirs.mts';
+import { query, run, type CommandResult } from '../core/runner.mts';
+import { PhoenixError } from '../core/errors.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { PhoenixOptions } from '../core/env.mts';
+import type { FeatureContext } from '../guest/container.mts';
+import { DEFAULT_ROOT_CA_FILE, ensureRootCaOnHost, parseRootCa, rootCaFile, type RootCa } from '../guest/root-ca.mts';
 
 /** A host path named by a manifest or by Debian, where it is on this machine. */
 export function hostFile(options: PhoenixOptions, hostPath: string): string {
@@ -23,7 +23,7 @@ export function hostFile(options: PhoenixOptions, hostPath: string): string {
 
 /**
  * Where the host keeps its copy of the root CA on this machine:
- * `step_ca.root_ca_file` under the host root. (When lib/features/pki.mts
+ * `step_ca.root_ca_file` under the host root. (When lib/guest/root-ca.mts
  * already maps the path, its answer is used as it is.)
  */
 export function hostRootCaFile(context: FeatureContext): string {
@@ -48,7 +48,7 @@ export async function readHostRootCa(context: FeatureContext): Promise<RootCa | 
 
 /**
  * The host copy of the root CA, pulled from the CA container first when the
- * host has none (lib/features/pki.mts ensureRootCaOnHost, with the copy
+ * host has none (lib/guest/root-ca.mts ensureRootCaOnHost, with the copy
  * placed under the host root).
  */
 export async function ensureHostRootCa(context: FeatureContext): Promise<RootCa> {

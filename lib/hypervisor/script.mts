@@ -3,10 +3,10 @@
 // and most bash scripts ignored; here it is honoured), `--dry-run`, `--help`,
 // and the manifests loaded from it.
 
-import { loadConfig, resolveConfigPaths } from '../config.mts';
-import { defineArgs, type FlagSpec } from '../args.mts';
-import type { PhoenixOptions } from '../env.mts';
-import type { FeatureContext } from '../features/common.mts';
+import { loadConfig, resolveConfigPaths } from '../config/load.mts';
+import { defineArgs, type FlagSpec } from '../core/args.mts';
+import type { PhoenixOptions } from '../core/env.mts';
+import type { FeatureContext } from '../guest/container.mts';
 
 /** The declaration of a setup script: `name [HYPERVISOR_CONFIG_FILE] [--dry-run]`, plus its own flags. */
 export function setupScriptArgs<const F extends Readonly<Record<string, FlagSpec>> = Record<never, never>>(name: string, usage: string, flags?: F) {

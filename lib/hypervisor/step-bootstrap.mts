@@ -8,12 +8,12 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { FeatureContext } from '../features/common.mts';
-import { caUrl, stepCaCtid } from '../features/pki.mts';
-import { CommandError, PhoenixError } from '../errors.mts';
-import { info, success } from '../log.mts';
-import { run } from '../runner.mts';
-import { isDryRun } from '../context.mts';
+import type { FeatureContext } from '../guest/container.mts';
+import { caUrl, stepCaCtid } from '../guest/root-ca.mts';
+import { CommandError, PhoenixError } from '../core/errors.mts';
+import { info, success } from '../core/log.mts';
+import { run } from '../core/runner.mts';
+import { isDryRun } from '../core/context.mts';
 import { hostRootCaFile, hostStepPath, readHostRootCa } from './host.mts';
 
 export interface StepBootstrapResult {

@@ -7,11 +7,11 @@
 // changed or the trust link is missing: a second run does nothing.
 
 import fs from 'node:fs';
-import type { FeatureContext } from '../features/common.mts';
-import { GUEST_CA_DIR, GUEST_CA_NAME, TRUST_LINK } from '../features/trusted_ca.mts';
-import { removeFile, writeFileAtomic } from '../fs.mts';
-import { run } from '../runner.mts';
-import { success } from '../log.mts';
+import type { FeatureContext } from '../guest/container.mts';
+import { GUEST_CA_DIR, GUEST_CA_NAME, TRUST_LINK } from '../features/lxc/trusted-ca.mts';
+import { removeFile, writeFileAtomic } from '../core/fs.mts';
+import { run } from '../core/runner.mts';
+import { success } from '../core/log.mts';
 import { ensureHostRootCa, hostFile } from './host.mts';
 
 export const HOST_CA_FILE = `${GUEST_CA_DIR}/${GUEST_CA_NAME}`;

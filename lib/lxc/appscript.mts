@@ -12,14 +12,14 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { PhoenixError } from '../errors.mts';
-import { isDryRun } from '../context.mts';
-import { resolveScript, runScript, type ResolvedScript } from '../bridge.mts';
-import { info, warn } from '../log.mts';
-import * as pct from '../pct.mts';
-import { writeFileAtomic } from '../fs.mts';
-import type { PhoenixConfig } from '../config.mts';
-import { withoutSecrets } from '../redact.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { isDryRun } from '../core/context.mts';
+import { resolveScript, runScript, type ResolvedScript } from '../core/bridge.mts';
+import { info, warn } from '../core/log.mts';
+import * as pct from '../pve/pct.mts';
+import { writeFileAtomic } from '../core/fs.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import { withoutSecrets } from '../core/redact.mts';
 import fse from 'fs-extra';
 
 

@@ -7,7 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, type WriteOutcome } from '../fs.mts';
+import { writeFileAtomic, type WriteOutcome } from '../core/fs.mts';
 import { parseRawLine, formatRawLine, type RawPlan } from './plan.mts';
 
 /** Proxmox keeps guest configs 0640 root:www-data; pmxcfs accepts no other mode. */

@@ -4,25 +4,25 @@
 // only what differs, and says what it changed.
 
 import path from 'node:path';
-import * as pct from '../pct.mts';
+import * as pct from '../pve/pct.mts';
 import { ABSENT, CERTIFICATE_SCRIPT, FIREWALL_SCRIPT, type GuestView, type LxcSession, SNAPSHOT_FINAL_FORM, SNAPSHOT_PRE_CONFIGURED, featureScript, inspect, lockOptions, manifestEntry, manifestValues, requireScript, runChild, snapshotsEnabled, step } from './session.mts';
 import { type ConfigPlan, checkManifestValues, formatRawLine, isEmptyPlan, parseProps, planConfig } from './plan.mts';
 import { type LifecycleRecord, emptyRecord, readRecord, removeRecord } from './record.mts';
-import { type LxcConfig } from '../config-types.mts';
-import { PhoenixError } from '../errors.mts';
+import { type LxcConfig } from '../config/types.mts';
+import { PhoenixError } from '../core/errors.mts';
 import { appScriptDone, applicationScript, applyFeatures, hasHealthChecks, healthChecks } from './inside.mts';
-import { applyHostDirs, planHostDirs } from './hostdirs.mts';
+import { applyHostDirs, planHostDirs } from '../guest/hostdirs.mts';
 import { applyRawPlan } from './conf.mts';
-import { debug, info, success, warn } from '../log.mts';
+import { debug, info, success, warn } from '../core/log.mts';
 import { define } from './define.mts';
-import { finishSnapshotTask, isHalfMade, isSnapshotTaskUnfinished, removeHalfMadeGuest } from '../half-made.mts';
+import { finishSnapshotTask, isHalfMade, isSnapshotTaskUnfinished, removeHalfMadeGuest } from '../pve/half-made.mts';
 import { grantIdRanges } from './subids.mts';
-import { guestLockPath, hostStepsLockPath, withLock } from './locks.mts';
+import { guestLockPath, hostStepsLockPath, withLock } from '../guest/locks.mts';
 import { healthScript } from './health.mts';
-import { isDryRun } from '../context.mts';
+import { isDryRun } from '../core/context.mts';
 import { resolveAppScript, scriptDigest } from './appscript.mts';
-import { resolveScript } from '../bridge.mts';
-import { sleep } from '../runner.mts';
+import { resolveScript } from '../core/bridge.mts';
+import { sleep } from '../core/runner.mts';
 
 // ---------------------------------------------------------------- create / converge
 
@@ -75,7 +75,7 @@ async function createLocked(session: LxcSession, ctid: string, ct: LxcConfig, mo
 
   let created = false;
   if (!view.exists) {
-    view = await define(session, ctid, ct, changes);
+    view = await define(session, ctid, ct, changes, (source, wait) => createContainer(session, source, 'create', wait));
     created = true;
   }
   const rootfs = parseProps(view.config?.values.rootfs ?? '', 'volume').volume ?? '';

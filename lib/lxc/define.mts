@@ -4,28 +4,34 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import * as pct from '../pct.mts';
+import * as pct from '../pve/pct.mts';
 import { type GuestView, type LxcSession, inspect, lockOptions, step } from './session.mts';
-import { type LxcConfig } from '../config-types.mts';
-import { PhoenixError } from '../errors.mts';
+import { type LxcConfig } from '../config/types.mts';
+import { PhoenixError } from '../core/errors.mts';
 import { assumedConfigAfterClone, assumedConfigAfterCreate, createOptions } from './plan.mts';
-import { createContainer } from './create.mts';
-import { guestLockPath, withLock } from './locks.mts';
-import { info } from '../log.mts';
-import { isDryRun } from '../context.mts';
-import { onHost } from './hostdirs.mts';
-import { pveamDownload, pveamList, pvesmStatus } from '../storage.mts';
-import { releaseCloneSource } from '../half-made.mts';
+import { guestLockPath, withLock } from '../guest/locks.mts';
+import { info } from '../core/log.mts';
+import { isDryRun } from '../core/context.mts';
+import { onHost } from '../guest/hostdirs.mts';
+import { pveamDownload, pveamList, pvesmStatus } from '../pve/storage.mts';
+import { releaseCloneSource } from '../pve/half-made.mts';
 
 // ---------------------------------------------------------------- define
 
-export async function define(session: LxcSession, ctid: string, ct: LxcConfig, changes: string[]): Promise<GuestView> {
+/**
+ * Creates a missing clone source (the whole create sequence for it). Passed
+ * in by create.mts, whose sequence calls define: the two steps call each
+ * other, the modules do not.
+ */
+export type CreateSource = (source: string, lockWaitSeconds: number) => Promise<unknown>;
+
+export async function define(session: LxcSession, ctid: string, ct: LxcConfig, changes: string[], createSource: CreateSource): Promise<GuestView> {
   info(`Container ${ctid} does not exist. Proceeding with creation...`);
-  if (ct.clone_from_ctid) return cloneFromSource(session, ctid, ct, ct.clone_from_ctid, changes);
+  if (ct.clone_from_ctid) return cloneFromSource(session, ctid, ct, ct.clone_from_ctid, changes, createSource);
   return createFromOsTemplate(session, ctid, ct, ct.template as string, changes);
 }
 
-async function cloneFromSource(session: LxcSession, ctid: string, ct: LxcConfig, source: string, changes: string[]): Promise<GuestView> {
+async function cloneFromSource(session: LxcSession, ctid: string, ct: LxcConfig, source: string, changes: string[], createSource: CreateSource): Promise<GuestView> {
   const sourceCt = session.config.lxc.lxc_configs[source];
   let sourceView = await inspect(session, source);
   // A source that is missing, or a template-to-be that a failed run left
@@ -35,7 +41,7 @@ async function cloneFromSource(session: LxcSession, ctid: string, ct: LxcConfig,
     if (!sourceCt) throw new PhoenixError(`Source container ${source} of CTID ${ctid} does not exist and is not in ${session.config.paths.lxc}.`);
     info(`Clone source ${source} is ${sourceView.exists ? 'not finished' : 'missing'}; creating it first.`);
     // A sibling may be creating the same source right now: wait for it.
-    await createContainer(session, source, 'create', session.siblings ? 3600 : session.options.lockWaitSeconds);
+    await createSource(source, session.siblings ? 3600 : session.options.lockWaitSeconds);
     sourceView = await inspect(session, source);
   }
   // Proxmox locks the source for the whole clone; siblings cloning the same

@@ -14,14 +14,14 @@
 //   exists neither way is reported and skipped, never a failed create.
 
 import path from 'node:path';
-import type { LxcConfig } from '../config-types.mts';
-import type { PhoenixConfig } from '../config.mts';
-import type { PhoenixOptions } from '../env.mts';
-import { PhoenixError } from '../errors.mts';
-import { info, warn } from '../log.mts';
-import * as pct from '../pct.mts';
-import { sleep } from '../runner.mts';
-import { STEP_CA_ROOT_CERT } from '../features/pki.mts';
+import type { LxcConfig } from '../config/types.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { PhoenixOptions } from '../core/env.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { info, warn } from '../core/log.mts';
+import * as pct from '../pve/pct.mts';
+import { sleep } from '../core/runner.mts';
+import { STEP_CA_ROOT_CERT } from '../guest/root-ca.mts';
 import { stepArgv, stepCaSettings } from '../pki/step-ca.mts';
 
 export const healthScript = (script: string): string => `health_checks/${script}`;

@@ -5,11 +5,11 @@
 
 import { type GuestView, type LxcSession, childEnvironment, featureScript, runChild, scriptExists } from './session.mts';
 import { type LifecycleRecord, writeRecord } from './record.mts';
-import { type LxcConfig } from '../config-types.mts';
-import { PhoenixError } from '../errors.mts';
-import { debug, info, success } from '../log.mts';
+import { type LxcConfig } from '../config/types.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { debug, info, success } from '../core/log.mts';
 import { healthScript, runProbe } from './health.mts';
-import { isDryRun } from '../context.mts';
+import { isDryRun } from '../core/context.mts';
 import { runApplicationScript } from './appscript.mts';
 
 // ---------------------------------------------------------------- inside the container

@@ -2,10 +2,10 @@
 // values, matched to the container's current ones by container path, and
 // the resizes a larger volume needs.
 
-import { type LxcConfig } from '../config-types.mts';
+import { type LxcConfig } from '../config/types.mts';
 import { formatProps, parseProps } from './props.mts';
-import { MOUNT_PATH, integerIn, matching } from '../field-values.mts';
-import { type PveConfig } from '../pve-args.mts';
+import { MOUNT_PATH, integerIn, matching } from '../config/field-values.mts';
+import { type PveConfig } from '../pve/args.mts';
 
 export const STORAGE_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 export const MAX_DISK_GB = 1048576;

@@ -8,9 +8,9 @@
 // already matches its manifest produces an empty plan and a re-run changes
 // nothing.
 
-import type { LxcConfig, NetworkConfig } from '../config-types.mts';
-import type { PveConfig } from '../pve-args.mts';
-import { HOST_NAME, integerIn, matching, propertyValue } from '../field-values.mts';
+import type { LxcConfig, NetworkConfig } from '../config/types.mts';
+import type { PveConfig } from '../pve/args.mts';
+import { HOST_NAME, integerIn, matching, propertyValue } from '../config/field-values.mts';
 import { MAX_DISK_GB, STORAGE_ID, desiredMounts, mountValue, planMounts, sizeInGb } from './mounts.mts';
 import { formatProps, parseProps } from './props.mts';
 import { desiredRawLines, planRawLines, type RawPlan } from './raw-lines.mts';

@@ -3,9 +3,9 @@
 // form Proxmox keeps them, and the plan that adds and removes only Phoenix's
 // own lines.
 
-import { type LxcConfig } from '../config-types.mts';
-import { idMapLines } from '../id-maps.mts';
-import { matching, oneLine } from '../field-values.mts';
+import { type LxcConfig } from '../config/types.mts';
+import { idMapLines } from '../config/id-maps.mts';
+import { matching, oneLine } from '../config/field-values.mts';
 
 export interface RawLine {
   key: string;

@@ -2,15 +2,15 @@
 // locks, what a dry run assumes), a look at a container, running child
 // scripts, and the wrapping of a failed step into an operator's error.
 
-import * as pct from '../pct.mts';
-import { CommandError, ConfigError, PhoenixError } from '../errors.mts';
-import { type LxcConfig } from '../config-types.mts';
-import { type PhoenixConfig, configPathsEnv } from '../config.mts';
-import { type PhoenixOptions, childEnv } from '../env.mts';
-import { type PveConfig } from '../pve-args.mts';
-import { UnsafeValueError } from '../field-values.mts';
-import { isDryRun } from '../context.mts';
-import { resolveScript, runScript } from '../bridge.mts';
+import * as pct from '../pve/pct.mts';
+import { CommandError, ConfigError, PhoenixError } from '../core/errors.mts';
+import { type LxcConfig } from '../config/types.mts';
+import { type PhoenixConfig, configPathsEnv } from '../config/load.mts';
+import { type PhoenixOptions, childEnv } from '../core/env.mts';
+import { type PveConfig } from '../pve/args.mts';
+import { UnsafeValueError } from '../config/field-values.mts';
+import { isDryRun } from '../core/context.mts';
+import { resolveScript, runScript } from '../core/bridge.mts';
 
 export const SNAPSHOT_PRE_CONFIGURED = 'pre-configured';
 export const SNAPSHOT_FINAL_FORM = 'final-form';

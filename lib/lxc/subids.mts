@@ -11,10 +11,10 @@
 // from all manifests at once, so one container never drops another's grant.
 
 import fs from 'node:fs';
-import type { LxcManifest } from '../config-types.mts';
-import { extraHostRanges, type IdKind } from '../id-maps.mts';
-import { writeFileAtomic } from '../fs.mts';
-import { onHost } from './hostdirs.mts';
+import type { LxcManifest } from '../config/types.mts';
+import { extraHostRanges, type IdKind } from '../config/id-maps.mts';
+import { writeFileAtomic } from '../core/fs.mts';
+import { onHost } from '../guest/hostdirs.mts';
 
 const BEGIN = '# BEGIN phoenix: id ranges of container id maps (managed by lxc-manager; edit the manifests instead)';
 const END = '# END phoenix';

@@ -3,15 +3,15 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import * as pct from '../pct.mts';
+import * as pct from '../pve/pct.mts';
 import { type LxcSession, inspect, step } from './session.mts';
-import { PhoenixError } from '../errors.mts';
+import { PhoenixError } from '../core/errors.mts';
 import { createContainer } from './create.mts';
-import { info, success } from '../log.mts';
-import { isDryRun } from '../context.mts';
-import { onHost } from './hostdirs.mts';
-import { pvesmPath } from '../storage.mts';
-import { run } from '../runner.mts';
+import { info, success } from '../core/log.mts';
+import { isDryRun } from '../core/context.mts';
+import { onHost } from '../guest/hostdirs.mts';
+import { pvesmPath } from '../pve/storage.mts';
+import { run } from '../core/runner.mts';
 
 // ---------------------------------------------------------------- create-templates
 

@@ -2,15 +2,15 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import * as pct from '../pct.mts';
+import * as pct from '../pve/pct.mts';
 import { type LxcSession, TRAEFIK_SYNC_SCRIPT, inspect, lockOptions, manifestEntry, requireScript, runChild, step } from './session.mts';
-import { PhoenixError } from '../errors.mts';
-import { exclusiveHostDirs } from './hostdirs.mts';
-import { formatStatusTable } from '../status.mts';
-import { guestGraph } from '../guests.mts';
-import { guestLockPath, withLock } from './locks.mts';
-import { info, success, warn } from '../log.mts';
-import { isDryRun } from '../context.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { exclusiveHostDirs } from '../guest/hostdirs.mts';
+import { formatStatusTable } from '../pve/guest-status.mts';
+import { guestGraph } from '../config/guests.mts';
+import { guestLockPath, withLock } from '../guest/locks.mts';
+import { info, success, warn } from '../core/log.mts';
+import { isDryRun } from '../core/context.mts';
 import { removeRecord } from './record.mts';
 import { startWithRetries } from './create.mts';
 

@@ -5,12 +5,12 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../errors.mts';
-import { onHost } from '../lxc/hostdirs.mts';
-import type { PhoenixConfig } from '../config.mts';
-import type { LxcConfig } from '../config-types.mts';
-import type { PhoenixOptions } from '../env.mts';
-import { DEFAULT_STEP_CA_CTID, rootCaFile, STEP_CA_PORT, STEP_CA_STEPPATH } from '../features/pki.mts';
+import { ConfigError } from '../core/errors.mts';
+import { onHost } from '../guest/hostdirs.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { LxcConfig } from '../config/types.mts';
+import type { PhoenixOptions } from '../core/env.mts';
+import { DEFAULT_STEP_CA_CTID, rootCaFile, STEP_CA_PORT, STEP_CA_STEPPATH } from '../guest/root-ca.mts';
 import { LEGACY_SHARED_DIR } from './shared-dir.mts';
 
 /** The CA's name when `step_ca.root_ca_name` is not set (step calls the root "<name> Root CA"). */
@@ -32,7 +32,7 @@ export interface StepCaSettings {
   provisioner: string;
   /** Host path (inside PHOENIX_HOST_ROOT) of the provisioner password. */
   provisionerPasswordFile: string;
-  /** Host path (inside PHOENIX_HOST_ROOT) of the root certificate copy (lib/features/pki.mts rootCaFile). */
+  /** Host path (inside PHOENIX_HOST_ROOT) of the root certificate copy (lib/guest/root-ca.mts rootCaFile). */
   rootCaFile: string;
   /** The host directory behind STEPPATH when the container bind-mounts it. */
   hostStepDir?: string;

@@ -14,15 +14,15 @@
 // the CA container, those public files are written there, on the host side,
 // 0644. The passwords are not: the CA password stays in the CA's own
 // STEPPATH, the provisioner password on the host (the legacy bridge refuses
-// the bash scripts that would need it, lib/bridge.mts). The directory loses
+// the bash scripts that would need it, lib/core/bridge.mts). The directory loses
 // any group or other write bit, so no container that mounts it can replace
 // the root certificate the others trust.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { removeFile, writeFileAtomic } from '../fs.mts';
-import { isDryRun } from '../context.mts';
-import { info, warn } from '../log.mts';
+import { removeFile, writeFileAtomic } from '../core/fs.mts';
+import { isDryRun } from '../core/context.mts';
+import { info, warn } from '../core/log.mts';
 
 /** Where the bash CA's directory is mounted, in CT 103 and in the containers that share it. */
 export const LEGACY_SHARED_DIR = '/etc/step-ca/ssl';

@@ -5,7 +5,7 @@
 // stopped or on another image.
 
 import { docker, dockerQuery, type GuestTiming } from '../swarm/docker.mts';
-import { info } from '../log.mts';
+import { info } from '../core/log.mts';
 
 export const AGENT_CONTAINER = 'portainer_agent';
 /** The agent listens on 9001 inside its container. */

@@ -5,8 +5,8 @@
 // swarm stacks from their rendered compose file, only when the file or its
 // variables differ from what Portainer has.
 
-import { info } from '../log.mts';
-import { addSecret } from '../redact.mts';
+import { info } from '../core/log.mts';
+import { addSecret } from '../core/redact.mts';
 import { PortainerApiError, type PortainerClient } from './client.mts';
 
 export type Outcome = 'created' | 'changed' | 'unchanged';

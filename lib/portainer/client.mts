@@ -8,11 +8,11 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import { PhoenixError } from '../errors.mts';
-import { debug, info } from '../log.mts';
-import { addSecret, isSecretKey, redact } from '../redact.mts';
-import { sleep } from '../runner.mts';
-import { isDryRun } from '../context.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { debug, info } from '../core/log.mts';
+import { addSecret, isSecretKey, redact } from '../core/redact.mts';
+import { sleep } from '../core/runner.mts';
+import { isDryRun } from '../core/context.mts';
 
 export interface PortainerClientOptions {
   /** e.g. https://10.0.0.21:9443 (no trailing /api). */

@@ -8,14 +8,14 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PhoenixConfig } from '../config.mts';
-import type { PhoenixOptions } from '../env.mts';
-import { ConfigError } from '../errors.mts';
-import { pathFormProblem, systemTreeOf } from '../config-paths.mts';
-import { writeFileAtomic } from '../fs.mts';
-import { info, warn } from '../log.mts';
-import { addSecret } from '../redact.mts';
-import { isDryRun } from '../context.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { PhoenixOptions } from '../core/env.mts';
+import { ConfigError } from '../core/errors.mts';
+import { pathFormProblem, systemTreeOf } from '../config/paths.mts';
+import { writeFileAtomic } from '../core/fs.mts';
+import { info, warn } from '../core/log.mts';
+import { addSecret } from '../core/redact.mts';
+import { isDryRun } from '../core/context.mts';
 
 /** Where the password lives when the hypervisor config names no file. */
 export const DEFAULT_ADMIN_PASSWORD_FILE = '/etc/phoenix/secrets/portainer_admin_password';

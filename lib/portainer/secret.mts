@@ -7,8 +7,8 @@
 // removes it with the stack, and the next deploy creates it again.
 
 import { docker, dockerQuery, type GuestTiming } from '../swarm/docker.mts';
-import { isDryRun } from '../context.mts';
-import { info } from '../log.mts';
+import { isDryRun } from '../core/context.mts';
+import { info } from '../core/log.mts';
 
 export const ADMIN_SECRET = 'portainer_admin_password';
 

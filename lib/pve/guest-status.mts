@@ -3,12 +3,12 @@
 // parallel: one pct/qm call per guest.
 
 import type { ChalkInstance } from 'chalk';
-import { chalkFor } from './log.mts';
+import { chalkFor } from '../core/log.mts';
 import * as pct from './pct.mts';
 import * as qm from './qm.mts';
-import type { Graph } from './graph.mts';
+import type { Graph } from '../config/graph.mts';
 import type { GuestStatus } from './pct.mts';
-import type { PhoenixConfig } from './config.mts';
+import type { PhoenixConfig } from '../config/load.mts';
 
 export async function guestStates(graph: Graph, ids: readonly string[]): Promise<Map<string, GuestStatus>> {
   const entries = await Promise.all(

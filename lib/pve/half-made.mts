@@ -11,7 +11,7 @@
 // `snapstate` says it is unfinished: the mark is lifted and that snapshot
 // removed, so the run takes it again whole.
 
-import { warn } from './log.mts';
+import { warn } from '../core/log.mts';
 import * as pct from './pct.mts';
 import * as qm from './qm.mts';
 

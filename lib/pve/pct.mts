@@ -5,8 +5,8 @@
 // They are the only way Phoenix calls pct (test/layers.test.mts fails on a
 // `pct` command built anywhere else), so every pct call is classified here.
 
-import { run, query, type CommandResult, type CommandSpec } from './runner.mts';
-import { toPveArgs, parseConfigLines, parseSnapshotList, type OptionMap, type PveConfig } from './pve-args.mts';
+import { run, query, type CommandResult, type CommandSpec } from '../core/runner.mts';
+import { toPveArgs, parseConfigLines, parseSnapshotList, type OptionMap, type PveConfig } from './args.mts';
 
 export type GuestStatus = 'running' | 'stopped' | 'absent';
 

@@ -1,7 +1,7 @@
 // Typed wrappers for the cluster-level tools: pvesh (the API from the shell)
 // and pve-firewall.
 
-import { run, query, type CommandResult } from './runner.mts';
+import { run, query, type CommandResult } from '../core/runner.mts';
 
 export async function pveshGet<T = unknown>(apiPath: string): Promise<T> {
   const result = await query({ cmd: 'pvesh', args: ['get', apiPath, '--output-format', 'json'], quiet: true });

@@ -5,9 +5,9 @@
 // These wrappers are the only way Phoenix calls qm (test/layers.test.mts
 // fails on a `qm` command built anywhere else).
 
-import { run, query, sleep, type CommandResult } from './runner.mts';
-import { toPveArgs, parseConfigLines, parseSnapshotList, type OptionMap, type PveConfig } from './pve-args.mts';
-import { CommandError, PhoenixError } from './errors.mts';
+import { run, query, sleep, type CommandResult } from '../core/runner.mts';
+import { toPveArgs, parseConfigLines, parseSnapshotList, type OptionMap, type PveConfig } from './args.mts';
+import { CommandError, PhoenixError } from '../core/errors.mts';
 import type { CallOptions, GuestStatus } from './pct.mts';
 
 const QM = 'qm';

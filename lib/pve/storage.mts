@@ -1,7 +1,7 @@
 // Typed wrappers for the storage tools: pvesm (Proxmox storage), pveam
 // (appliance/OS templates), zfs and zpool.
 
-import { run, query, type CommandResult } from './runner.mts';
+import { run, query, type CommandResult } from '../core/runner.mts';
 
 export interface StorageStatus {
   name: string;

@@ -13,12 +13,12 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, PhoenixError } from '../errors.mts';
-import { addSecret } from '../redact.mts';
-import { writeFileAtomic, type WriteOutcome } from '../fs.mts';
-import { ManifestError, type PhoenixConfig } from '../config.mts';
-import { pathIssues } from '../config-paths.mts';
-import type { StackConfig } from '../config-types.mts';
+import { ConfigError, PhoenixError } from '../core/errors.mts';
+import { addSecret } from '../core/redact.mts';
+import { writeFileAtomic, type WriteOutcome } from '../core/fs.mts';
+import { ManifestError, type PhoenixConfig } from '../config/load.mts';
+import { pathIssues } from '../config/paths.mts';
+import type { StackConfig } from '../config/types.mts';
 import { interpolate } from './interpolate.mts';
 import { checkTraefikLabels, mergeLabels, splitLabel } from './traefik-labels.mts';
 

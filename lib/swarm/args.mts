@@ -4,7 +4,7 @@
 // only). Words an action does not take were ignored by the bash; they still
 // are, with a warning.
 
-import { defineArgs, usageError, type ParsedArgs } from '../args.mts';
+import { defineArgs, usageError, type ParsedArgs } from '../core/args.mts';
 
 export const ACTIONS = ['init', 'join', 'deploy', 'rm', 'status'] as const;
 export type SwarmAction = (typeof ACTIONS)[number];

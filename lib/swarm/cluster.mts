@@ -20,13 +20,13 @@
 // only as `--token` (there is no file or stdin form). It is never in the
 // host's argument vectors, the simulator's call record or a log line.
 
-import * as qm from '../qm.mts';
-import { ConfigError, PhoenixError } from '../errors.mts';
-import { info, success, warn } from '../log.mts';
-import { addSecret } from '../redact.mts';
-import { isDryRun } from '../context.mts';
-import type { PhoenixConfig } from '../config.mts';
-import type { VmConfig } from '../config-types.mts';
+import * as qm from '../pve/qm.mts';
+import { ConfigError, PhoenixError } from '../core/errors.mts';
+import { info, success, warn } from '../core/log.mts';
+import { addSecret } from '../core/redact.mts';
+import { isDryRun } from '../core/context.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { VmConfig } from '../config/types.mts';
 import { docker, dockerQuery, inspectNode, listNodes, runInGuest, swarmInfo, type GuestTiming, type SwarmInfo } from './docker.mts';
 
 /** Docker's Swarm management port (upstream literal). */

@@ -6,9 +6,9 @@
 // commands are marked so, and still run in a dry-run: the plan is computed
 // from the swarm as it is.
 
-import * as qm from '../qm.mts';
-import { PhoenixError } from '../errors.mts';
-import type { PhoenixOptions } from '../env.mts';
+import * as qm from '../pve/qm.mts';
+import { PhoenixError } from '../core/errors.mts';
+import type { PhoenixOptions } from '../core/env.mts';
 
 export interface DockerRunOptions {
   mutating?: boolean;

@@ -11,10 +11,10 @@
 // digest lives with the stack itself, so a stack removed or redeployed by
 // hand is deployed again.
 
-import { info, success, warn, debug } from '../log.mts';
-import { removeFile } from '../fs.mts';
-import { isDryRun } from '../context.mts';
-import { PhoenixError, UsageError } from '../errors.mts';
+import { info, success, warn, debug } from '../core/log.mts';
+import { removeFile } from '../core/fs.mts';
+import { isDryRun } from '../core/context.mts';
+import { PhoenixError, UsageError } from '../core/errors.mts';
 import { DIGEST_LABEL, NAME_PATTERN, renderedPath, renderStack, stackEntry, writeRenderedStack, type RenderedStack } from '../stacks/render.mts';
 import { docker, dockerQuery } from './docker.mts';
 import { requireActiveManager, requireRunning, swarmManager, type Outcome, type SwarmContext } from './cluster.mts';

@@ -8,13 +8,13 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveScript, runScript } from '../bridge.mts';
-import { configPathsEnv, type ConfigPaths } from '../config.mts';
-import { childEnv, type PhoenixOptions } from '../env.mts';
-import { PhoenixError } from '../errors.mts';
-import { formatCommand, type RecordedCommand } from '../runner.mts';
-import { isDryRun, runContext } from '../context.mts';
-import { redact } from '../redact.mts';
+import { resolveScript, runScript } from '../core/bridge.mts';
+import { configPathsEnv, type ConfigPaths } from '../config/load.mts';
+import { childEnv, type PhoenixOptions } from '../core/env.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { formatCommand, type RecordedCommand } from '../core/runner.mts';
+import { isDryRun, runContext } from '../core/context.mts';
+import { redact } from '../core/redact.mts';
 
 export interface ChildRun {
   /** `managers/swarm-manager.sh init`, as the operator would type it. */

@@ -5,11 +5,11 @@
 // command that failed, and the run's exit status is the failed child's.
 
 import type { ChalkInstance } from 'chalk';
-import { isDryRun } from '../context.mts';
-import { chalkFor, configureLog, error, info, logSettings, success, warn } from '../log.mts';
-import { exitCodeFor, PhoenixError } from '../errors.mts';
+import { isDryRun } from '../core/context.mts';
+import { chalkFor, configureLog, error, info, logSettings, success, warn } from '../core/log.mts';
+import { exitCodeFor, PhoenixError } from '../core/errors.mts';
 import { PortainerApiError } from '../portainer/client.mts';
-import { CommandError } from '../errors.mts';
+import { CommandError } from '../core/errors.mts';
 import type { Stage, StageResult, SyncContext } from './stages.mts';
 
 export interface StageReport extends StageResult {

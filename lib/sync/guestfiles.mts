@@ -9,9 +9,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import * as pct from '../pct.mts';
-import { info } from '../log.mts';
-import { isDryRun } from '../context.mts';
+import * as pct from '../pve/pct.mts';
+import { info } from '../core/log.mts';
+import { isDryRun } from '../core/context.mts';
 
 export interface GuestFile {
   guestPath: string;

@@ -16,14 +16,14 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ConfigPaths, PhoenixConfig, VmConfig } from '../config.mts';
-import type { PhoenixOptions } from '../env.mts';
-import { ConfigError } from '../errors.mts';
-import { ensureDir, writeFileAtomic } from '../fs.mts';
-import { info, warn } from '../log.mts';
-import * as pct from '../pct.mts';
-import * as qm from '../qm.mts';
-import { isDryRun } from '../context.mts';
+import type { ConfigPaths, PhoenixConfig, VmConfig } from '../config/load.mts';
+import type { PhoenixOptions } from '../core/env.mts';
+import { ConfigError } from '../core/errors.mts';
+import { ensureDir, writeFileAtomic } from '../core/fs.mts';
+import { info, warn } from '../core/log.mts';
+import * as pct from '../pve/pct.mts';
+import * as qm from '../pve/qm.mts';
+import { isDryRun } from '../core/context.mts';
 import { claimsNoChange, failureLine, runChild, type ChildContext, type ChildRun } from './child.mts';
 import { deployGuestFile, restoreGuestFile, type DeployedFile } from './guestfiles.mts';
 import { DYNAMIC_RELATIVE, traefikCt } from '../gateway/traefik.mts';

@@ -4,7 +4,7 @@
 // ignored by the bash; they still are, with a warning, except for `status`,
 // which takes several VMIDs.
 
-import { defineArgs, parseArgs, type CommandSpec, type ParsedArgs } from '../args.mts';
+import { defineArgs, parseArgs, type CommandSpec, type ParsedArgs } from '../core/args.mts';
 
 export const VM_ACTIONS = ['create', 'converge', 'start', 'stop', 'restart', 'delete', 'sync', 'status'] as const;
 export type VmAction = (typeof VM_ACTIONS)[number];

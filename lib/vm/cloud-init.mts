@@ -11,7 +11,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../bridge.mts';
+import { PROJECT_ROOT } from '../core/bridge.mts';
 import type { VmSpec } from './spec.mts';
 
 export const CLOUD_INIT_DIR = path.join(PROJECT_ROOT, 'etc', 'cloud-init');

@@ -15,17 +15,17 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveScript, runScript, type ResolvedScript } from '../bridge.mts';
-import { PhoenixError } from '../errors.mts';
-import { isDryRun } from '../context.mts';
-import { writeFileAtomic } from '../fs.mts';
-import { info, success, warn } from '../log.mts';
-import type { PhoenixConfig } from '../config.mts';
-import type { PhoenixOptions } from '../env.mts';
-import type { VmConfig } from '../config-types.mts';
+import { resolveScript, runScript, type ResolvedScript } from '../core/bridge.mts';
+import { PhoenixError } from '../core/errors.mts';
+import { isDryRun } from '../core/context.mts';
+import { writeFileAtomic } from '../core/fs.mts';
+import { info, success, warn } from '../core/log.mts';
+import type { PhoenixConfig } from '../config/load.mts';
+import type { PhoenixOptions } from '../core/env.mts';
+import type { VmConfig } from '../config/types.mts';
 import { certificateEntriesFor, findVm, primaryVolume, type VmSpec } from './spec.mts';
-import { FEATURE_LAUNCH_SCRIPT, guestScript, runJob, stagingScript, type GuestTiming, type StagedFile } from './guest.mts';
-import { withoutSecrets } from '../redact.mts';
+import { FEATURE_LAUNCH_SCRIPT, guestScript, runJob, stagingScript, type GuestTiming, type StagedFile } from '../guest/vm-agent.mts';
+import { withoutSecrets } from '../core/redact.mts';
 
 
 export function featureScriptName(feature: string): string {
@@ -104,7 +104,7 @@ export class FeatureRunner {
       }
       const install = script.kind === 'port' ? await inProcessInstall(name) : undefined;
       if (install) {
-        const { reportFeature } = await import('../vm-features/index.mts');
+        const { reportFeature } = await import('../features/vm/index.mts');
         const result = await install(vmid, { config: this.ctx.config, options: this.ctx.options, pollMs: this.ctx.timing.pollMs });
         reportFeature(result);
         return;
@@ -162,7 +162,7 @@ export class FeatureRunner {
 
 export const GUEST_STAGING_DIR = '/var/lib/phoenix/vm_features';
 
-type Install = import('../vm-features/index.mts').FeatureInstall;
+type Install = import('../features/vm/index.mts').FeatureInstall;
 
 /** The in-process entry point of a ported VM feature, by upstream script name. */
 export async function inProcessInstall(name: string): Promise<Install | undefined> {
@@ -170,7 +170,7 @@ export async function inProcessInstall(name: string): Promise<Install | undefine
   const sync = /^vm_features\/feature_(sync_\w+)\.sh$/.exec(name)?.[1];
   if (!install && !sync) return undefined;
   // Loaded only by runs that apply features: start, stop and status never pay for it.
-  const registry = await import('../vm-features/index.mts');
+  const registry = await import('../features/vm/index.mts');
   if (install) return (registry.VM_FEATURES as Readonly<Record<string, Install>>)[install];
   return registry.VM_SYNC_STEPS.find(([step]) => step === sync)?.[1];
 }

@@ -3,7 +3,7 @@
 // options that differ are set (in one call), so a second run on an
 // unchanged VM sets nothing and can say so.
 
-import type { OptionMap } from '../pve-args.mts';
+import type { OptionMap } from '../pve/args.mts';
 import { ipconfigValue, type VmSpec } from './spec.mts';
 
 /** Options vm-manager owns: set when the manifest says so, removed when it does not. */

@@ -11,10 +11,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../fs.mts';
-import { debug, info } from '../log.mts';
-import { isDryRun } from '../context.mts';
-import { readJsonIfPresent } from '../json-file.mts';
+import { writeFileAtomic } from '../core/fs.mts';
+import { debug, info } from '../core/log.mts';
+import { isDryRun } from '../core/context.mts';
+import { readJsonIfPresent } from '../core/json-file.mts';
 
 export interface VmRecord {
   vmid: string;

@@ -7,8 +7,8 @@
 // error naming it; keys other scripts read (swarm, Portainer, Traefik, DNS,
 // firewall rules) are left to them.
 
-import { ConfigError } from '../errors.mts';
-import type { HypervisorConfig, NfsVolume, VmConfig, VmManifest } from '../config-types.mts';
+import { ConfigError } from '../core/errors.mts';
+import type { HypervisorConfig, NfsVolume, VmConfig, VmManifest } from '../config/types.mts';
 
 export interface VmSpec {
   vmid: string;

@@ -4,9 +4,9 @@
 // searched first, then any other active storage with the right content.
 
 import path from 'node:path';
-import { query } from '../runner.mts';
-import { PhoenixError } from '../errors.mts';
-import type { HypervisorConfig } from '../config-types.mts';
+import { query } from '../core/runner.mts';
+import { PhoenixError } from '../core/errors.mts';
+import type { HypervisorConfig } from '../config/types.mts';
 
 interface ActiveStorage {
   name: string;

@@ -2,11 +2,11 @@
 // hypervisor_feature_bootstrap_step_cli: the host's `step` client
 // bootstrapped against Phoenix's CA. The bash was sourced by
 // certificate-renewal-manager; the port is a script of its own, and the
-// renewal manager calls lib/hypervisor/step_bootstrap.mts directly.
+// renewal manager calls lib/hypervisor/step-bootstrap.mts directly.
 
-import { runMain, withHostLock } from '../../lib/main.mts';
+import { runMain, withHostLock } from '../../lib/core/main.mts';
 import { setupFeatureContext, setupScriptArgs } from '../../lib/hypervisor/script.mts';
-import { bootstrapHostStep } from '../../lib/hypervisor/step_bootstrap.mts';
+import { bootstrapHostStep } from '../../lib/hypervisor/step-bootstrap.mts';
 
 const USAGE = `Usage: hypervisor_feature_bootstrap_step_cli.sh [HYPERVISOR_CONFIG_FILE] [--dry-run]
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // hypervisor_feature_install_trusted_ca: the Phoenix root CA in the host's
 // trust store. Run by portainer-manager (sync). What it does:
-// lib/hypervisor/trusted_ca.mts.
+// lib/hypervisor/trusted-ca.mts.
 
-import { runMain, withHostLock } from '../../lib/main.mts';
+import { runMain, withHostLock } from '../../lib/core/main.mts';
 import { setupFeatureContext, setupScriptArgs } from '../../lib/hypervisor/script.mts';
-import { installHostTrustedCa } from '../../lib/hypervisor/trusted_ca.mts';
+import { installHostTrustedCa } from '../../lib/hypervisor/trusted-ca.mts';
 
 const USAGE = `Usage: hypervisor_feature_install_trusted_ca.sh [HYPERVISOR_CONFIG_FILE] [--dry-run]
 

@@ -4,9 +4,9 @@
 // timer phoenix-cert-renewal.timer (and its service) where the bash wrote an
 // /etc/cron.d job. What the units hold: lib/hypervisor/auto-renewal.mts.
 
-import { runMain, withHostLock } from '../../lib/main.mts';
-import { isDryRun } from '../../lib/context.mts';
-import { info, success } from '../../lib/log.mts';
+import { runMain, withHostLock } from '../../lib/core/main.mts';
+import { isDryRun } from '../../lib/core/context.mts';
+import { info, success } from '../../lib/core/log.mts';
 import { setupFeatureContext, setupScriptArgs } from '../../lib/hypervisor/script.mts';
 import { setupAutoRenewal, TIMER_UNIT } from '../../lib/hypervisor/auto-renewal.mts';
 

@@ -4,7 +4,7 @@
 // portainer-manager (sync); the optional argument is the hypervisor config.
 // What it does: lib/hypervisor/dns.mts (the records) and lib/hypervisor/dnsmasq.mts.
 
-import { runMain, withHostLock } from '../../lib/main.mts';
+import { runMain, withHostLock } from '../../lib/core/main.mts';
 import { setupFeatureContext, setupScriptArgs } from '../../lib/hypervisor/script.mts';
 import { setupDnsServer } from '../../lib/hypervisor/dnsmasq.mts';
 

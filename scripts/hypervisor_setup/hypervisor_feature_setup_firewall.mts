@@ -5,10 +5,10 @@
 // (sync); the optional first argument is the hypervisor config, as the bash
 // was given (and ignored).
 
-import { runMain, withHostLock } from '../../lib/main.mts';
+import { runMain, withHostLock } from '../../lib/core/main.mts';
 import { setupFeatureContext, setupScriptArgs } from '../../lib/hypervisor/script.mts';
-import { applyFirewall } from '../../lib/firewall.mts';
-import { info } from '../../lib/log.mts';
+import { applyFirewall } from '../../lib/firewall/apply.mts';
+import { info } from '../../lib/core/log.mts';
 
 const USAGE = `Usage: hypervisor_feature_setup_firewall.sh [HYPERVISOR_CONFIG_FILE] [--force] [--dry-run]
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Port of bin/lxc_setup/phoenix_hypervisor_feature_install_step_ca.sh, run on the host as
 // `phoenix_hypervisor_feature_install_step_ca.sh <CTID> [bootstrap_ca_url]` (lxc-manager passes both).
-// What it does to the container: lib/features/step_ca.mts.
+// What it does to the container: lib/features/lxc/step-ca.mts.
 
-import { runLxcFeatureScript } from '../../lib/features/script.mts';
-import { install } from '../../lib/features/step_ca.mts';
+import { runLxcFeatureScript } from '../../lib/features/lxc/script.mts';
+import { install } from '../../lib/features/lxc/step-ca.mts';
 
 await runLxcFeatureScript('phoenix_hypervisor_feature_install_step_ca.sh', 'step_ca', install);

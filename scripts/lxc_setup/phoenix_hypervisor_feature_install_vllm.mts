@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Port of bin/lxc_setup/phoenix_hypervisor_feature_install_vllm.sh, run on the host as
 // `phoenix_hypervisor_feature_install_vllm.sh <CTID> [bootstrap_ca_url]` (lxc-manager passes both).
-// What it does to the container: lib/features/vllm.mts.
+// What it does to the container: lib/features/lxc/vllm.mts.
 
-import { runLxcFeatureScript } from '../../lib/features/script.mts';
-import { install } from '../../lib/features/vllm.mts';
+import { runLxcFeatureScript } from '../../lib/features/lxc/script.mts';
+import { install } from '../../lib/features/lxc/vllm.mts';
 
 await runLxcFeatureScript('phoenix_hypervisor_feature_install_vllm.sh', 'vllm', install);

@@ -6,10 +6,10 @@
 // portainer-manager sync all (--force) and the phoenix-cert-renewal timer.
 // How a run goes: lib/certificates/renewal.mts.
 
-import { runMain, withHostLock } from '../../lib/main.mts';
-import { defineArgs } from '../../lib/args.mts';
-import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { info, warn } from '../../lib/log.mts';
+import { runMain, withHostLock } from '../../lib/core/main.mts';
+import { defineArgs } from '../../lib/core/args.mts';
+import { loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { info, warn } from '../../lib/core/log.mts';
 import { renewCertificates } from '../../lib/certificates/renewal.mts';
 import { failures, logSummary } from '../../lib/certificates/summary.mts';
 

@@ -3,12 +3,12 @@
 // arguments, loads and checks the manifests once, takes the host lock (or
 // runs under the caller's) and hands the action to lib/lxc/lifecycle.mts.
 
-import { runMain, withHostLock } from '../../lib/main.mts';
-import { defineArgs, type CommandSpec, type PositionalSpec } from '../../lib/args.mts';
-import { isDryRun } from '../../lib/context.mts';
-import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { CommandError, PhoenixError } from '../../lib/errors.mts';
-import { info } from '../../lib/log.mts';
+import { runMain, withHostLock } from '../../lib/core/main.mts';
+import { defineArgs, type CommandSpec, type PositionalSpec } from '../../lib/core/args.mts';
+import { isDryRun } from '../../lib/core/context.mts';
+import { loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { CommandError, PhoenixError } from '../../lib/core/errors.mts';
+import { info } from '../../lib/core/log.mts';
 import {
   createContainer,
   createTemplates,

@@ -8,12 +8,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runMain, withHostLock } from '../../lib/main.mts';
-import { defineArgs } from '../../lib/args.mts';
-import { isDryRun } from '../../lib/context.mts';
-import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { info } from '../../lib/log.mts';
-import { UsageError } from '../../lib/errors.mts';
+import { runMain, withHostLock } from '../../lib/core/main.mts';
+import { defineArgs } from '../../lib/core/args.mts';
+import { isDryRun } from '../../lib/core/context.mts';
+import { loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { info } from '../../lib/core/log.mts';
+import { UsageError } from '../../lib/core/errors.mts';
 import { STAGES, type SyncContext } from '../../lib/sync/stages.mts';
 import { runStages } from '../../lib/sync/engine.mts';
 

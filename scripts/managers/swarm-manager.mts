@@ -5,10 +5,10 @@
 // the host lock for the actions that change the Swarm (a dry-run takes
 // none) and hands the action to lib/swarm/.
 
-import { runMain, withHostLock } from '../../lib/main.mts';
-import { isDryRun } from '../../lib/context.mts';
-import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { info, warn } from '../../lib/log.mts';
+import { runMain, withHostLock } from '../../lib/core/main.mts';
+import { isDryRun } from '../../lib/core/context.mts';
+import { loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { info, warn } from '../../lib/core/log.mts';
 import { SWARM_ARGS, swarmArgs } from '../../lib/swarm/args.mts';
 import { guestTiming } from '../../lib/swarm/docker.mts';
 import { initSwarm, joinSwarm, swarmStatus, type SwarmContext } from '../../lib/swarm/cluster.mts';

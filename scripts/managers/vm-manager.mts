@@ -4,11 +4,11 @@
 // takes the host lock (or runs under the caller's) and hands the action to
 // lib/vm/lifecycle.mts.
 
-import { runMain, withHostLock } from '../../lib/main.mts';
-import { isDryRun } from '../../lib/context.mts';
-import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { PhoenixError } from '../../lib/errors.mts';
-import { info, warn } from '../../lib/log.mts';
+import { runMain, withHostLock } from '../../lib/core/main.mts';
+import { isDryRun } from '../../lib/core/context.mts';
+import { loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { PhoenixError } from '../../lib/core/errors.mts';
+import { info, warn } from '../../lib/core/log.mts';
 import { VM_MANAGER_ARGS, vmManagerArgs } from '../../lib/vm/args.mts';
 import { findVm } from '../../lib/vm/spec.mts';
 import { createVm, deleteVm, newVmSession, restartVm, startVm, statusTable, stopVm, syncVm } from '../../lib/vm/lifecycle.mts';

@@ -3,11 +3,11 @@
 // (from the host paths of the certificate manifest) into the VM; restart a
 // running docker if they changed.
 // Runs on the host and acts on the VM through its guest agent; the work is
-// lib/vm-features/sync-docker-certs.mts. Exit 0 when done (or already so), 1
+// lib/features/vm/sync-docker-certs.mts. Exit 0 when done (or already so), 1
 // for a usage, configuration or precondition error, else the failing guest
 // command's code.
 
-import { runVmFeatureScript } from '../../lib/vm-features/script.mts';
-import { install } from '../../lib/vm-features/sync-docker-certs.mts';
+import { runVmFeatureScript } from '../../lib/features/vm/script.mts';
+import { install } from '../../lib/features/vm/sync-docker-certs.mts';
 
 await runVmFeatureScript('feature_sync_docker_certs.sh', install);

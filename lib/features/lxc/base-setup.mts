@@ -4,7 +4,7 @@
 // The bash looked for `gnupg` and `locales` as commands, found neither, and
 // so reinstalled on every run; its locale.gen edit never matched.
 
-import { changeLog, missingPackages, probe, readGuestFile, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from './common.mts';
+import { changeLog, missingPackages, probe, readGuestFile, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 
 export const FEATURE = 'base_setup';
 

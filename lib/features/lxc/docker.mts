@@ -8,9 +8,9 @@
 // are now kept.
 
 import { isDeepStrictEqual } from 'node:util';
-import { PhoenixError } from '../errors.mts';
-import { warn } from '../log.mts';
-import { isDryRun } from '../context.mts';
+import { PhoenixError } from '../../core/errors.mts';
+import { warn } from '../../core/log.mts';
+import { isDryRun } from '../../core/context.mts';
 import {
   changeLog,
   hasFeature,
@@ -25,7 +25,7 @@ import {
   serviceState,
   type FeatureContext,
   type FeatureResult,
-} from './common.mts';
+} from '../../guest/container.mts';
 import { ensureCudaRepo } from './nvidia.mts';
 
 export const FEATURE = 'docker';

@@ -6,12 +6,12 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { run, sleep } from '../runner.mts';
-import { isDryRun } from '../context.mts';
-import { ensureDir, uniqueSuffix } from '../fs.mts';
-import { ConfigError, PhoenixError } from '../errors.mts';
-import { info } from '../log.mts';
-import * as pct from '../pct.mts';
+import { run, sleep } from '../../core/runner.mts';
+import { isDryRun } from '../../core/context.mts';
+import { ensureDir, uniqueSuffix } from '../../core/fs.mts';
+import { ConfigError, PhoenixError } from '../../core/errors.mts';
+import { info } from '../../core/log.mts';
+import * as pct from '../../pve/pct.mts';
 import {
   changeLog,
   guestConfig,
@@ -24,7 +24,7 @@ import {
   type Changes,
   type FeatureContext,
   type FeatureResult,
-} from './common.mts';
+} from '../../guest/container.mts';
 
 export const FEATURE = 'nvidia';
 

@@ -14,7 +14,7 @@ import {
   serviceState,
   type FeatureContext,
   type FeatureResult,
-} from './common.mts';
+} from '../../guest/container.mts';
 
 export const FEATURE = 'ollama';
 

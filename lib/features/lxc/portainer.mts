@@ -5,10 +5,10 @@
 // container has; both are fixed here. A stopped container of the same
 // name is started again, not removed, so its data volume stays in use.
 
-import { ConfigError, PhoenixError } from '../errors.mts';
-import { warn } from '../log.mts';
-import { isDryRun } from '../context.mts';
-import { changeLog, guestConfig, missingCommands, probe, requireRunning, runGuestCommand, skipped, type FeatureContext, type FeatureResult } from './common.mts';
+import { ConfigError, PhoenixError } from '../../core/errors.mts';
+import { warn } from '../../core/log.mts';
+import { isDryRun } from '../../core/context.mts';
+import { changeLog, guestConfig, missingCommands, probe, requireRunning, runGuestCommand, skipped, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 
 export const FEATURE = 'portainer';
 

@@ -1,9 +1,9 @@
 // python_api_service: Python 3 with pip and venv. Installed means dpkg lists
 // the three packages as installed.
 
-import { PhoenixError } from '../errors.mts';
-import { isDryRun } from '../context.mts';
-import { changeLog, missingCommands, missingPackages, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from './common.mts';
+import { PhoenixError } from '../../core/errors.mts';
+import { isDryRun } from '../../core/context.mts';
+import { changeLog, missingCommands, missingPackages, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 
 export const FEATURE = 'python_api_service';
 

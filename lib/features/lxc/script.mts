@@ -3,11 +3,11 @@
 // declared once, the manifests loaded, the feature run under the host lock,
 // the outcome reported. Each script names only itself and its feature module.
 
-import { runMain, withHostLock } from '../main.mts';
-import { defineArgs, parseArgs } from '../args.mts';
-import { loadConfig, resolveConfigPaths } from '../config.mts';
-import { warn } from '../log.mts';
-import { reportFeature, type FeatureContext, type FeatureResult } from './common.mts';
+import { runMain, withHostLock } from '../../core/main.mts';
+import { defineArgs, parseArgs } from '../../core/args.mts';
+import { loadConfig, resolveConfigPaths } from '../../config/load.mts';
+import { warn } from '../../core/log.mts';
+import { reportFeature, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 
 /**
  * How each bash feature script reacted to a missing CTID: `exit 2` after a

@@ -7,11 +7,11 @@
 // Once the CA exists, the host's copy of the root certificate is refreshed
 // from it; nothing else of the CA ever leaves the container.
 
-import * as pct from '../pct.mts';
-import { info, warn } from '../log.mts';
-import { changeLog, ensureGuestFile, guestFile, requireRunning, runGuestCommand, serviceState, type FeatureContext, type FeatureResult } from './common.mts';
-import { ensureSmallstepPackages } from './step_cli.mts';
-import { rootCaFile, STEP_CA_STEPPATH, stepCaCtid, syncRootCaFromCa } from './pki.mts';
+import * as pct from '../../pve/pct.mts';
+import { info, warn } from '../../core/log.mts';
+import { changeLog, ensureGuestFile, guestFile, requireRunning, runGuestCommand, serviceState, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
+import { ensureSmallstepPackages } from './step-cli.mts';
+import { rootCaFile, STEP_CA_STEPPATH, stepCaCtid, syncRootCaFromCa } from '../../guest/root-ca.mts';
 
 export const FEATURE = 'step_ca';
 

@@ -1,7 +1,7 @@
 // step_cli: Smallstep's `step` client from its apt repository. Installed
 // means dpkg lists step-cli as installed (the bash tested for /usr/bin/step).
 
-import { changeLog, missingPackages, requireRunning, runGuestScript, type Changes, type FeatureContext, type FeatureResult } from './common.mts';
+import { changeLog, missingPackages, requireRunning, runGuestScript, type Changes, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 
 export const FEATURE = 'step_cli';
 

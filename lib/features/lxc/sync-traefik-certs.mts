@@ -13,12 +13,12 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { PhoenixError } from '../errors.mts';
-import { info, warn } from '../log.mts';
-import { isDryRun } from '../context.mts';
-import type { MountPoint } from '../config-types.mts';
-import { changeLog, guestConfig, probe, pushHostFile, readGuestFile, requireRunning, runGuestCommand, serviceState, type Changes, type FeatureContext, type FeatureResult } from './common.mts';
-import { ensureRootCaOnHost } from './pki.mts';
+import { PhoenixError } from '../../core/errors.mts';
+import { info, warn } from '../../core/log.mts';
+import { isDryRun } from '../../core/context.mts';
+import type { MountPoint } from '../../config/types.mts';
+import { changeLog, guestConfig, probe, pushHostFile, readGuestFile, requireRunning, runGuestCommand, serviceState, type Changes, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
+import { ensureRootCaOnHost } from '../../guest/root-ca.mts';
 import { CA_PEM, CERTS_DIR } from './traefik.mts';
 
 export const FEATURE = 'sync_traefik_certs';

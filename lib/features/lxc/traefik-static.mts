@@ -15,9 +15,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PhoenixConfig } from '../config.mts';
-import { ConfigError } from '../errors.mts';
-import type { FeatureContext } from '../features/common.mts';
+import type { PhoenixConfig } from '../../config/load.mts';
+import { ConfigError } from '../../core/errors.mts';
+import type { FeatureContext } from '../../guest/container.mts';
 import {
   ACME_PROVISIONER,
   CA_PEM,
@@ -29,10 +29,10 @@ import {
   SWARM_DOCKER_PORT,
   SWARM_NETWORK,
   TEMPLATE_RELATIVE,
-} from '../features/traefik.mts';
-import { info, warn } from '../log.mts';
-import { ACME_RESOLVER, MESH_ENTRYPOINT, MESH_TLS_OPTIONS, WEBSECURE_ENTRYPOINT, acmeEnabled, dashboardHost, staticAddress } from './traefik.mts';
-import { PROJECT_ROOT } from '../project-root.mts';
+} from './traefik-names.mts';
+import { info, warn } from '../../core/log.mts';
+import { ACME_RESOLVER, MESH_ENTRYPOINT, MESH_TLS_OPTIONS, WEBSECURE_ENTRYPOINT, acmeEnabled, dashboardHost, staticAddress } from './traefik-names.mts';
+import { PROJECT_ROOT } from '../../core/project-root.mts';
 
 /** The rendered static configuration, relative to PHOENIX_BASE_DIR (next to the dynamic file). */
 export const STATIC_RELATIVE = 'etc/traefik/traefik.yml';

@@ -11,8 +11,8 @@
 // come from the certificate manager (and, where enabled, from Step-CA's ACME
 // directory through the resolver in the static configuration).
 
-import * as pct from '../pct.mts';
-import { PhoenixError } from '../errors.mts';
+import * as pct from '../../pve/pct.mts';
+import { PhoenixError } from '../../core/errors.mts';
 import {
   changeLog,
   guestFile,
@@ -27,44 +27,25 @@ import {
   serviceState,
   type FeatureContext,
   type FeatureResult,
-} from './common.mts';
-import { caUrl, ensureRootCaOnHost, STEP_CA_STEPPATH } from './pki.mts';
+} from '../../guest/container.mts';
+import { caUrl, ensureRootCaOnHost } from '../../guest/root-ca.mts';
 
 export const FEATURE = 'traefik';
 
-/** The Traefik release installed (upstream literal; the manifests carry no version). */
-export const TRAEFIK_VERSION = 'v3.6.2';
-export const BINARY = '/usr/local/bin/traefik';
-export const CONFIG_DIR = '/etc/traefik';
-export const DYNAMIC_DIR = '/etc/traefik/dynamic';
-export const LOG_DIR = '/var/log/traefik';
-export const CERTS_DIR = '/etc/traefik/certs';
-export const CA_PEM = `${CERTS_DIR}/ca.pem`;
-export const STATIC_CONFIG = '/etc/traefik/traefik.yml';
-export const UNIT_PATH = '/etc/systemd/system/traefik.service';
-/** Where `step ca bootstrap` records the CA URL and fingerprint (root's STEPPATH in the container). */
-export const STEP_DEFAULTS = `${STEP_CA_STEPPATH}/config/defaults.json`;
-/** The static template, relative to PHOENIX_BASE_DIR (the bash toolkit's path); Phoenix ships one for when it is absent. */
-export const TEMPLATE_RELATIVE = 'etc/traefik/traefik.yml.template';
-/** Name of the ACME provisioner the CA container's application script adds (upstream literal). */
-export const ACME_PROVISIONER = 'acme';
-/** Docker's TLS port on the Swarm manager and the overlay network Traefik routes on (upstream literals). */
-export const SWARM_DOCKER_PORT = 2376;
-export const SWARM_NETWORK = 'traefik-public';
-export const DEFAULT_MESH_PORT = 8443;
-export const DEFAULT_API_PORT = 8080;
+export { TRAEFIK_VERSION, BINARY, CONFIG_DIR, DYNAMIC_DIR, LOG_DIR, CERTS_DIR, CA_PEM, STATIC_CONFIG, UNIT_PATH, STEP_DEFAULTS, TEMPLATE_RELATIVE, ACME_PROVISIONER, SWARM_DOCKER_PORT, SWARM_NETWORK, DEFAULT_MESH_PORT, DEFAULT_API_PORT } from './traefik-names.mts';
+import { TRAEFIK_VERSION, BINARY, CONFIG_DIR, DYNAMIC_DIR, LOG_DIR, CA_PEM, STATIC_CONFIG, UNIT_PATH, STEP_DEFAULTS } from './traefik-names.mts';
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
 
 /**
  * The file for /etc/traefik/traefik.yml: the operator's template
  * (<base>/etc/traefik/traefik.yml.template, else the one Phoenix ships) with
  * its placeholders filled from the manifests, the step-ca resolver added when
- * it lacks one and unsafe settings overridden (lib/gateway/traefik-static.mts):
+ * it lacks one and unsafe settings overridden (traefik-static.mts):
  * the same file the CT 102 application script and `sync all` install.
  * Imported lazily: the gateway modules read this feature's constants.
  */
 export async function staticConfig(context: FeatureContext, ctid: string, ca: string): Promise<{ text: string; source: string }> {
-  const { renderTraefikStatic } = await import('../gateway/traefik-static.mts');
+  const { renderTraefikStatic } = await import('./traefik-static.mts');
   const { text, source } = await renderTraefikStatic(context, ctid, ca);
   return { text, source };
 }

@@ -5,9 +5,9 @@
 // container holds exactly this certificate, no other phoenix_*.crt, and
 // update-ca-certificates has linked it.
 
-import * as pct from '../pct.mts';
-import { changeLog, probe, pushHostFile, readGuestFile, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from './common.mts';
-import { ensureRootCaOnHost } from './pki.mts';
+import * as pct from '../../pve/pct.mts';
+import { changeLog, probe, pushHostFile, readGuestFile, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
+import { ensureRootCaOnHost } from '../../guest/root-ca.mts';
 
 export const FEATURE = 'trusted_ca';
 

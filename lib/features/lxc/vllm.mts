@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { PhoenixError } from '../errors.mts';
+import { PhoenixError } from '../../core/errors.mts';
 import {
   changeLog,
   hasFeature,
@@ -18,7 +18,7 @@ import {
   type Changes,
   type FeatureContext,
   type FeatureResult,
-} from './common.mts';
+} from '../../guest/container.mts';
 
 export const FEATURE = 'vllm';
 

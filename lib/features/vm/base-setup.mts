@@ -7,7 +7,7 @@
 // before a reboot); ufw, where installed, is disabled, stopped and not
 // enabled at boot. A failure to stop ufw only warns, as in the bash.
 
-import { applyPlan, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from './common.mts';
+import { applyPlan, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from '../../guest/vm-plan.mts';
 
 export const FEATURE = 'base_setup';
 

@@ -13,10 +13,10 @@
 // identity; step-ca's default leaf template gives it the clientAuth usage
 // too. The certificate manifest has no separate client entry for a VM.
 
-import { ConfigError } from '../errors.mts';
+import { ConfigError } from '../../core/errors.mts';
 import { TLS_CA, TLS_CERT, TLS_KEY, DOCKER_TLS_DIR, DOCKER_TLS_PORT, dockerInstalledRequirement } from './docker.mts';
-import { applyPlan, dockerDaemonCertificate, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult, type Step } from './common.mts';
-import type { CertificateEntry } from '../config-types.mts';
+import { applyPlan, dockerDaemonCertificate, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult, type Step } from '../../guest/vm-plan.mts';
+import type { CertificateEntry } from '../../config/types.mts';
 
 export const FEATURE = 'docker_proxy';
 export const CONTEXT_NAME = 'phoenix';

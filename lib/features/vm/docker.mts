@@ -14,10 +14,10 @@
 // and feature_sync_docker_proxy, which export nothing of their own.
 
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { ConfigError, PhoenixError } from '../errors.mts';
-import { info } from '../log.mts';
-import { ensureRootCaOnHost } from '../features/pki.mts';
-import type { CertificateEntry, VmConfig } from '../config-types.mts';
+import { ConfigError, PhoenixError } from '../../core/errors.mts';
+import { info } from '../../core/log.mts';
+import { ensureRootCaOnHost } from '../../guest/root-ca.mts';
+import type { CertificateEntry, VmConfig } from '../../config/types.mts';
 import {
   APT_TIMEOUT_MS,
   applyPlan,
@@ -32,7 +32,7 @@ import {
   type FeatureResult,
   type FileStep,
   type Step,
-} from './common.mts';
+} from '../../guest/vm-plan.mts';
 
 export const FEATURE = 'docker';
 

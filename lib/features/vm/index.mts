@@ -3,8 +3,8 @@
 // helpers and the template are scripts of the same folder but no feature a
 // manifest can list.
 
-import type { VmFeature } from '../config-types.mts';
-import type { FeatureInstall } from './common.mts';
+import type { VmFeature } from '../../config/types.mts';
+import type { FeatureInstall } from '../../guest/vm-plan.mts';
 import { install as baseSetup } from './base-setup.mts';
 import { install as docker } from './docker.mts';
 import { install as dockerProxy } from './docker-proxy.mts';
@@ -27,5 +27,5 @@ export const VM_SYNC_STEPS: readonly (readonly [name: string, install: FeatureIn
   ['sync_docker_proxy', syncDockerProxy],
 ];
 
-export type { FeatureContext, FeatureResult, FeatureInstall } from './common.mts';
-export { scriptName, reportFeature } from './common.mts';
+export type { FeatureContext, FeatureResult, FeatureInstall } from '../../guest/vm-plan.mts';
+export { scriptName, reportFeature } from '../../guest/vm-plan.mts';

@@ -3,11 +3,11 @@
 // under the host lock, the outcome reported. Each script names only itself
 // and its feature module.
 
-import { runMain, withHostLock } from '../main.mts';
-import { defineArgs, parseArgs } from '../args.mts';
-import { loadConfig, resolveConfigPaths } from '../config.mts';
-import { warn } from '../log.mts';
-import { reportFeature, type FeatureContext, type FeatureResult } from './common.mts';
+import { runMain, withHostLock } from '../../core/main.mts';
+import { defineArgs, parseArgs } from '../../core/args.mts';
+import { loadConfig, resolveConfigPaths } from '../../config/load.mts';
+import { warn } from '../../core/log.mts';
+import { reportFeature, type FeatureContext, type FeatureResult } from '../../guest/vm-plan.mts';
 
 /** The command line of the VM feature script `script` (its upstream file name). Usage errors exit 1, as the bash. */
 export function vmFeatureArgs(script: string) {

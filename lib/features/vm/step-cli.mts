@@ -8,7 +8,7 @@
 // removed. Nothing is killed while another apt run holds the lock: killing
 // dpkg mid-transaction breaks the package database.
 
-import { APT_TIMEOUT_MS, applyPlan, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from './common.mts';
+import { APT_TIMEOUT_MS, applyPlan, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from '../../guest/vm-plan.mts';
 
 export const FEATURE = 'step_cli';
 

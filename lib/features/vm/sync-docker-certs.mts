@@ -8,7 +8,7 @@
 // it issued. A VM without a Docker daemon certificate has nothing to sync.
 
 import { dockerTls, restartStep, tlsFileSteps } from './docker.mts';
-import { applyPlan, skipped, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from './common.mts';
+import { applyPlan, skipped, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from '../../guest/vm-plan.mts';
 
 export const FEATURE = 'sync_docker_certs';
 

@@ -10,10 +10,10 @@
 // refreshed too: it holds copies of the TLS files, stale after a renewal.
 // Without a Docker daemon certificate the daemon keeps to its local socket.
 
-import { info } from '../log.mts';
+import { info } from '../../core/log.mts';
 import { contextHelpers, contextSteps, endpointFor } from './docker-proxy.mts';
 import { TLS_CA, TLS_CERT, TLS_KEY, DOCKER_TLS_DIR, daemonConfigSteps, dockerInstalledRequirement, restartStep } from './docker.mts';
-import { applyPlan, dockerDaemonCertificate, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult, type Step } from './common.mts';
+import { applyPlan, dockerDaemonCertificate, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult, type Step } from '../../guest/vm-plan.mts';
 
 export const FEATURE = 'sync_docker_proxy';
 

@@ -18,7 +18,7 @@
 // scaffold touched a marker file, so it could never notice a file that
 // changed or lost its content; a probe of the real state can.
 
-import { applyPlan, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from './common.mts';
+import { applyPlan, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from '../../guest/vm-plan.mts';
 
 export const FEATURE = 'template';
 export const TEMPLATE_FILE = '/etc/phoenix/feature_template';

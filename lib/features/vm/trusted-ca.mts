@@ -9,8 +9,8 @@
 // by the CA are trusted; the bash restarted it on every run, and warned on
 // every first provisioning because docker was not installed yet.
 
-import { ensureRootCaOnHost } from '../features/pki.mts';
-import { applyPlan, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from './common.mts';
+import { ensureRootCaOnHost } from '../../guest/root-ca.mts';
+import { applyPlan, vmConfig, type FeatureContext, type FeaturePlan, type FeatureResult } from '../../guest/vm-plan.mts';
 
 export const FEATURE = 'trusted_ca';
 
