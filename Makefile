@@ -38,11 +38,11 @@ deps:
 	else echo "missing Debian packages (install them as root):$$missing"; exit 1; fi
 
 # tsc writes every module; then each script under scripts/ is bundled with
-# what it imports into the one .mjs operators run (lib/bundle-build.mts).
+# what it imports into the one .mjs operators run (lib/core/bundle-build.mts).
 build: node_modules/.package-lock.json
 	$(TSC) -p tsconfig.json
-	$(NODE) lib/schema-build.mjs
-	$(NODE) lib/bundle-build.mjs
+	$(NODE) lib/config/schema-build.mjs
+	$(NODE) lib/core/bundle-build.mjs
 	chmod +x scripts/phoenix-cli.mjs scripts/phoenix-global.mjs scripts/phoenix-dropins.mjs
 
 node_modules/.package-lock.json: package-lock.json

@@ -1,12 +1,12 @@
 // Two rules of the layering, checked on the source of every module under
 // lib/ and scripts/:
 //
-// 1. pct and qm are called only through their typed wrappers, lib/pct.mts and
-//    lib/qm.mts, so every pct/qm call is classified (read-only or a change)
+// 1. pct and qm are called only through their typed wrappers, lib/pve/pct.mts and
+//    lib/pve/qm.mts, so every pct/qm call is classified (read-only or a change)
 //    and retried in one place. No other module passes `cmd: 'pct'`, names
 //    the tool through a constant, a lookup or a full path, starts it through
 //    another program (`env pct …`, `bash -c 'pct …'`) or through zx.
-// 2. Dry-run has one source of truth, the run context (lib/context.mts): no
+// 2. Dry-run has one source of truth, the run context (lib/core/context.mts): no
 //    other module keeps a module-level dry-run flag, reads PHOENIX_DRY_RUN
 //    itself, or carries a `dryRun` copy in an options, session or context
 //    object (a field of such an interface, a read of `.dryRun` on one).
@@ -21,10 +21,10 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
+import { PROJECT_ROOT } from '../lib/core/bridge.mts';
 
-const WRAPPERS = new Set([path.join('lib', 'pct.mts'), path.join('lib', 'qm.mts')]);
-const CONTEXT_MODULE = path.join('lib', 'context.mts');
+const WRAPPERS = new Set([path.join('lib', 'pve', 'pct.mts'), path.join('lib', 'pve', 'qm.mts')]);
+const CONTEXT_MODULE = path.join('lib', 'core', 'context.mts');
 
 /** A command word naming pct or qm, bare or as a path. */
 const GUEST_TOOL = /^(?:\S*\/)?(pct|qm)$/;
@@ -240,13 +240,13 @@ const MODULES = [...sourceFiles(path.join(PROJECT_ROOT, 'lib')), ...sourceFiles(
 
 test('the modules scanned are the whole of lib/ and scripts/', () => {
   const names = new Set(MODULES.map((m) => m.rel));
-  for (const known of ['lib/pct.mts', 'lib/qm.mts', 'lib/context.mts', 'lib/lxc/lifecycle.mts', 'lib/vm/lifecycle.mts', 'scripts/phoenix-cli.mts']) {
+  for (const known of ['lib/pve/pct.mts', 'lib/pve/qm.mts', 'lib/core/context.mts', 'lib/lxc/lifecycle.mts', 'lib/vm/lifecycle.mts', 'scripts/phoenix-cli.mts']) {
     assert.ok(names.has(path.normalize(known)), `${known} is scanned`);
   }
   assert.ok(MODULES.length > 100, `${MODULES.length} modules`);
 });
 
-test('pct and qm are called only through lib/pct.mts and lib/qm.mts', () => {
+test('pct and qm are called only through lib/pve/pct.mts and lib/pve/qm.mts', () => {
   const found = MODULES.filter((m) => !WRAPPERS.has(m.rel)).flatMap((m) => guestToolCommands(m.rel, m.text));
   assert.equal(found, []);
 });

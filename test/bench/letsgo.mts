@@ -14,9 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSimHost, type CallRecord } from '../simhost/index.mts';
-import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import { guestGraph, allGuestIds } from '../../lib/guests.mts';
-import { resolveOrder } from '../../lib/graph.mts';
+import { loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { guestGraph, allGuestIds } from '../../lib/config/guests.mts';
+import { resolveOrder } from '../../lib/config/graph.mts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const latencyMs = Number(process.env.BENCH_LATENCY_MS ?? 100);

@@ -8,15 +8,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { tmpDir } from './helpers/tmp.mts';
-import { expectConfigError } from './helpers/errors.mts';
-import { configureLog } from '../lib/log.mts';
-import { canonicalIp, certificateSans, inspect, sanDifference, sanKey, type Expectation } from '../lib/certificates/x509.mts';
-import { splitShellWords, ShellWordsError } from '../lib/certificates/shell-words.mts';
-import { buildModel, HANDOVER, manifestTrustProblem, parseDuration } from '../lib/certificates/manifest.mts';
-import { clearConfigCache, loadConfig, resolveConfigPaths } from '../lib/config.mts';
-import { resolveOptions } from '../lib/env.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { expectConfigError } from '../helpers/errors.mts';
+import { configureLog } from '../../lib/core/log.mts';
+import { canonicalIp, certificateSans, inspect, sanDifference, sanKey, type Expectation } from '../../lib/certificates/x509.mts';
+import { splitShellWords, ShellWordsError } from '../../lib/certificates/shell-words.mts';
+import { buildModel, HANDOVER, manifestTrustProblem, parseDuration } from '../../lib/certificates/manifest.mts';
+import { clearConfigCache, loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { resolveOptions } from '../../lib/core/env.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 
 configureLog({ file: '/dev/null', script: 'renewal-x509.test' });
 

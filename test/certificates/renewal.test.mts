@@ -9,10 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { createSimHost, type CallRecord } from './simhost/index.mts';
-import { initCa, writeRecord } from './simhost/stepca.mts';
-import { tmpDir, writeExecutable } from './helpers/tmp.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
+import { createSimHost, type CallRecord } from '../simhost/index.mts';
+import { initCa, writeRecord } from '../simhost/stepca.mts';
+import { tmpDir, writeExecutable } from '../helpers/tmp.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 
 const SCRIPT = path.join(PROJECT_ROOT, 'scripts', 'managers', 'certificate-renewal-manager.mjs');
 const TEMPLATE = 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst';

@@ -8,11 +8,11 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync, spawn } from 'node:child_process';
-import { createSimHost } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { transcript, isMutating } from './helpers/calls.mts';
-import { assertGolden } from './helpers/golden.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
+import { createSimHost } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { transcript, isMutating } from '../helpers/calls.mts';
+import { assertGolden } from '../helpers/golden.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 
 const cli = path.join(PROJECT_ROOT, 'scripts', 'phoenix-cli.mjs');
 const fixture = path.join(PROJECT_ROOT, 'test', 'fixtures', 'legacy');

@@ -6,11 +6,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import path from 'node:path';
-import { createSimHost } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { problemsInside } from './helpers/inside.mts';
-import { changesOf, cliEnv, compatBase, letsGo } from './helpers/run-phoenix.mts';
-import { startStandin, type Standin } from './portainer-standin/server.mts';
+import { createSimHost } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { problemsInside } from '../helpers/inside.mts';
+import { changesOf, cliEnv, compatBase, letsGo } from '../helpers/run-phoenix.mts';
+import { startStandin, type Standin } from '../portainer-standin/server.mts';
 
 const host = createSimHost();
 const work = tmpDir('phoenix-compat-letsgo-');

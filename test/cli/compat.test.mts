@@ -13,10 +13,10 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createSimHost } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { problemsInside } from './helpers/inside.mts';
-import { CLI, cliEnv, compatBase } from './helpers/run-phoenix.mts';
+import { createSimHost } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { problemsInside } from '../helpers/inside.mts';
+import { CLI, cliEnv, compatBase } from '../helpers/run-phoenix.mts';
 
 const host = createSimHost();
 const work = tmpDir('phoenix-compat-');

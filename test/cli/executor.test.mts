@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { executePhases } from '../lib/executor.mts';
-import { configureLog } from '../lib/log.mts';
-import { sleep } from '../lib/runner.mts';
-import type { Phase, Step } from '../lib/orchestrator.mts';
+import { executePhases } from '../../lib/cli/executor.mts';
+import { configureLog } from '../../lib/core/log.mts';
+import { sleep } from '../../lib/core/runner.mts';
+import type { Phase, Step } from '../../lib/cli/orchestrator.mts';
 
 configureLog({ file: undefined, write: () => {} });
 const step = (guest: string): Step => ({ script: 'managers/lxc-manager.sh', args: ['create', guest], guest });

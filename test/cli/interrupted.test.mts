@@ -14,12 +14,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSimHost } from './simhost/index.mts';
-import type { Injection } from './simhost/inject.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { CLI, cliEnv } from './helpers/run-phoenix.mts';
-import { assertSameHost, errorsOf, holdCall, holdGuest, holdTask, hostPrint, killAt, runTo as runWith, stateShelf } from './helpers/hard-stop.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
+import { createSimHost } from '../simhost/index.mts';
+import type { Injection } from '../simhost/inject.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { CLI, cliEnv } from '../helpers/run-phoenix.mts';
+import { assertSameHost, errorsOf, holdCall, holdGuest, holdTask, hostPrint, killAt, runTo as runWith, stateShelf } from '../helpers/hard-stop.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 
 const VM_MANAGER = path.join(PROJECT_ROOT, 'scripts', 'managers', 'vm-manager.mjs');
 const RENEWAL_MANAGER = path.join(PROJECT_ROOT, 'scripts', 'managers', 'certificate-renewal-manager.mjs');

@@ -8,12 +8,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSimHost } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { problemsInside } from './helpers/inside.mts';
-import { changesOf, cliEnv, letsGo } from './helpers/run-phoenix.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { startStandin, type Standin } from './portainer-standin/server.mts';
+import { createSimHost } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { problemsInside } from '../helpers/inside.mts';
+import { changesOf, cliEnv, letsGo } from '../helpers/run-phoenix.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { startStandin, type Standin } from '../portainer-standin/server.mts';
 
 const host = createSimHost();
 const work = tmpDir();

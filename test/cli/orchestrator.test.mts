@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseCliArgs, planGuestVerb, planLetsGo, usage, VERBS, type Phase } from '../lib/orchestrator.mts';
-import { buildGraph, type GuestNode } from '../lib/graph.mts';
-import { UsageError, CycleError } from '../lib/errors.mts';
+import { parseCliArgs, planGuestVerb, planLetsGo, usage, VERBS, type Phase } from '../../lib/cli/orchestrator.mts';
+import { buildGraph, type GuestNode } from '../../lib/config/graph.mts';
+import { UsageError, CycleError } from '../../lib/core/errors.mts';
 
 const node = (id: string, kind: 'lxc' | 'vm', edges: string[], extra: Partial<GuestNode> = {}): GuestNode => ({ id, kind, edges, isTemplate: false, bootOrder: 999, ...extra });
 // A small environment shaped like the example manifests.

@@ -15,12 +15,12 @@ import {
   validateDocument,
   type ConfigPaths,
   type ManifestKind,
-} from '../lib/config.mts';
-import { ConfigError, exitCodeFor } from '../lib/errors.mts';
-import { lintSchemas, readSchemas, staleValidators } from '../lib/schema-build.mts';
-import { expectConfigError } from './helpers/errors.mts';
+} from '../../lib/config/load.mts';
+import { ConfigError, exitCodeFor } from '../../lib/core/errors.mts';
+import { lintSchemas, readSchemas, staleValidators } from '../../lib/config/schema-build.mts';
+import { expectConfigError } from '../helpers/errors.mts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EXAMPLES = path.join(ROOT, 'etc');
 const QUIRKS = path.join(ROOT, 'test', 'fixtures', 'config', 'upstream-quirks');
 const KINDS: ManifestKind[] = ['hypervisor', 'lxc', 'vm', 'stacks', 'certificates'];

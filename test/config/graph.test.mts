@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildGraph, resolveOrder, waves, bootOrder, unknownIds, type GuestNode } from '../lib/graph.mts';
-import { CycleError, UsageError } from '../lib/errors.mts';
+import { buildGraph, resolveOrder, waves, bootOrder, unknownIds, type GuestNode } from '../../lib/config/graph.mts';
+import { CycleError, UsageError } from '../../lib/core/errors.mts';
 
 // The upstream environment's edges as the bash phoenix-cli built them (the
 // clone source first, then `dependencies[]` in file order), LXC ids first as

@@ -12,11 +12,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createSimHost } from './simhost/index.mts';
-import { cliEnv } from './helpers/run-phoenix.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { MANIFEST_FILES, type ManifestKind } from '../lib/config.mts';
+import { createSimHost } from '../simhost/index.mts';
+import { cliEnv } from '../helpers/run-phoenix.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { MANIFEST_FILES, type ManifestKind } from '../../lib/config/load.mts';
 
 type Json = any; // manifests are edited freely below
 

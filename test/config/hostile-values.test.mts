@@ -10,13 +10,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createSimHost } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { isMutating } from './helpers/calls.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { checkManifestValues, planConfig } from '../lib/lxc/plan.mts';
-import { UnsafeValueError } from '../lib/field-values.mts';
-import { parseConfigLines } from '../lib/pve-args.mts';
+import { createSimHost } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { isMutating } from '../helpers/calls.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { checkManifestValues, planConfig } from '../../lib/lxc/plan.mts';
+import { UnsafeValueError } from '../../lib/config/field-values.mts';
+import { parseConfigLines } from '../../lib/pve/args.mts';
 
 const SCRIPTS = {
   lxc: path.join(PROJECT_ROOT, 'scripts', 'managers', 'lxc-manager.mjs'),

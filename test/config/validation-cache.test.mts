@@ -1,4 +1,4 @@
-// The cache of manifests that passed their schema (lib/validation-cache.mts):
+// The cache of manifests that passed their schema (lib/config/validation-cache.mts):
 // it spares the validators for an unchanged manifest, never lets a changed
 // or invalid one through, is written only by a run that succeeded, and is
 // ignored when someone else could have written it.
@@ -8,9 +8,9 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { PROJECT_ROOT } from '../lib/project-root.mts';
-import { validationKey } from '../lib/validation-cache.mts';
-import { tmpDir } from './helpers/tmp.mts';
+import { PROJECT_ROOT } from '../../lib/core/project-root.mts';
+import { validationKey } from '../../lib/config/validation-cache.mts';
+import { tmpDir } from '../helpers/tmp.mts';
 
 const work = tmpDir('phoenix-validation-cache-');
 const etc = path.join(work, 'etc');
@@ -25,7 +25,7 @@ const pristine = fs.readFileSync(lxcFile, 'utf8');
  * whether the LXC validator module was loaded, and how the load ended.
  */
 function loadManifests(extraEnv: Record<string, string> = {}): { code: number; stderr: string; validatorLoaded: boolean } {
-  const config = path.join(PROJECT_ROOT, 'lib', 'config.mjs');
+  const config = path.join(PROJECT_ROOT, 'lib', 'config', 'load.mjs');
   const probe = `
     const { loadConfig, resolveConfigPaths } = await import(${JSON.stringify(config)});
     const { createRequire } = await import('node:module');

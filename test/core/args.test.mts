@@ -1,4 +1,4 @@
-// lib/args.mts, the declared command line every script reads through
+// lib/core/args.mts, the declared command line every script reads through
 // minimist, and runMain's use of it: --help, usage errors with the declared
 // exit status, `--`, ids that look like numbers, repeated flags, positionals
 // and subcommands.
@@ -9,10 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { defineArgs, parseArgs, type ArgSpec, type ParsedArgs } from '../lib/args.mts';
-import { UsageError } from '../lib/errors.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { tmpDir } from './helpers/tmp.mts';
+import { defineArgs, parseArgs, type ArgSpec, type ParsedArgs } from '../../lib/core/args.mts';
+import { UsageError } from '../../lib/core/errors.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { tmpDir } from '../helpers/tmp.mts';
 
 const FEATURE = defineArgs({
   name: 'feature.sh',
@@ -162,9 +162,9 @@ const DRIVER = path.join(work, 'driver.mjs');
 const lib = (file: string) => pathToFileURL(path.join(PROJECT_ROOT, 'lib', file)).href;
 fs.writeFileSync(
   DRIVER,
-  `import { runMain } from '${lib('main.mjs')}';
-import { defineArgs } from '${lib('args.mjs')}';
-import { isDryRun } from '${lib('context.mjs')}';
+  `import { runMain } from '${lib('core/main.mjs')}';
+import { defineArgs } from '${lib('core/args.mjs')}';
+import { isDryRun } from '${lib('core/context.mjs')}';
 const ARGS = defineArgs({
   name: 'driver.sh',
   usage: 'Usage: driver.sh <CTID> [--dry-run]\\n\\nSays what it was given.\\n',

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveOptions, childEnv, DEFAULT_BASE_DIR, DEFAULT_LOG_FILE, DEFAULT_LOCK_FILE } from '../lib/env.mts';
-import { contextFromEnvironment, withRunContext } from '../lib/context.mts';
+import { resolveOptions, childEnv, DEFAULT_BASE_DIR, DEFAULT_LOG_FILE, DEFAULT_LOCK_FILE } from '../../lib/core/env.mts';
+import { contextFromEnvironment, withRunContext } from '../../lib/core/context.mts';
 
 test('defaults are the bash toolkit paths; debug and dry-run are off', () => {
   const o = resolveOptions({});

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CommandError, ConfigError, CycleError, LockBusyError, PhoenixError, UsageError, exitCodeFor } from '../lib/errors.mts';
+import { CommandError, ConfigError, CycleError, LockBusyError, PhoenixError, UsageError, exitCodeFor } from '../../lib/core/errors.mts';
 
 test('fatal errors exit 1 like log_fatal', () => {
   assert.is(exitCodeFor(new PhoenixError('x')), 1);

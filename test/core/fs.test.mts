@@ -2,10 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, ensureDir } from '../lib/fs.mts';
-import { setProcessContext, withRunContext } from '../lib/context.mts';
-import { configureLog } from '../lib/log.mts';
-import { tmpDir } from './helpers/tmp.mts';
+import { writeFileAtomic, ensureDir } from '../../lib/core/fs.mts';
+import { setProcessContext, withRunContext } from '../../lib/core/context.mts';
+import { configureLog } from '../../lib/core/log.mts';
+import { tmpDir } from '../helpers/tmp.mts';
 
 configureLog({ file: undefined, write: () => {} });
 const dir = tmpDir();

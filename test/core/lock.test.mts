@@ -3,10 +3,10 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { acquireHostLock } from '../lib/lock.mts';
-import { LockBusyError } from '../lib/errors.mts';
-import { configureLog } from '../lib/log.mts';
-import { tmpDir } from './helpers/tmp.mts';
+import { acquireHostLock } from '../../lib/core/lock.mts';
+import { LockBusyError } from '../../lib/core/errors.mts';
+import { configureLog } from '../../lib/core/log.mts';
+import { tmpDir } from '../helpers/tmp.mts';
 
 const logged: string[] = [];
 configureLog({ file: undefined, write: (line: string) => void logged.push(line) });
@@ -84,7 +84,7 @@ test('a lock file its owner never wrote (killed right after creating it) is take
 });
 
 test('a per-guest lock left by a killed run is taken over the same way', async () => {
-  const { guestLockPath, withLock } = await import('../lib/lxc/locks.mts');
+  const { guestLockPath, withLock } = await import('../../lib/guest/locks.mts');
   const lockPath = guestLockPath(path.join(dir, 'phoenix.lock'), '103');
   const dead = spawn('true');
   await new Promise((r) => dead.on('close', r));

@@ -4,15 +4,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { chalkFor, chalkWith, colourWanted, configureLog, formatLine, guardProcessOutput, info, debug, warn, error, timestamp } from '../lib/log.mts';
-import { addSecret, redact, clearSecrets } from '../lib/redact.mts';
-import { clearConfigCache, loadConfig, resolveConfigPaths } from '../lib/config.mts';
-import { guestGraph } from '../lib/guests.mts';
-import { formatStatusTable } from '../lib/status.mts';
-import { formatSummary, type StageReport } from '../lib/sync/engine.mts';
-import { tmpDir } from './helpers/tmp.mts';
+import { chalkFor, chalkWith, colourWanted, configureLog, formatLine, guardProcessOutput, info, debug, warn, error, timestamp } from '../../lib/core/log.mts';
+import { addSecret, redact, clearSecrets } from '../../lib/core/redact.mts';
+import { clearConfigCache, loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { guestGraph } from '../../lib/config/guests.mts';
+import { formatStatusTable } from '../../lib/pve/guest-status.mts';
+import { formatSummary, type StageReport } from '../../lib/sync/engine.mts';
+import { tmpDir } from '../helpers/tmp.mts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ESC = /\x1b/;
 const stripAnsi = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, '');
 
@@ -88,7 +88,7 @@ function logFromProcess(terminal: boolean, env: Record<string, string>): { outpu
   const work = tmpDir('phoenix-log-colour-');
   const file = path.join(work, 'main.log');
   const script = path.join(work, 'child.mjs');
-  fs.writeFileSync(script, `import { configureLog, warn } from ${JSON.stringify(path.join(ROOT, 'lib', 'log.mjs'))};\nconfigureLog({ script: 'colour-check', file: ${JSON.stringify(file)} });\nwarn('watch this');\n`);
+  fs.writeFileSync(script, `import { configureLog, warn } from ${JSON.stringify(path.join(ROOT, 'lib', 'core', 'log.mjs'))};\nconfigureLog({ script: 'colour-check', file: ${JSON.stringify(file)} });\nwarn('watch this');\n`);
   const childEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env };
   // script(1) gives the child a real terminal on stdin, stdout and stderr.
   const result = terminal

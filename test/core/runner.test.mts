@@ -2,12 +2,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { run, query, recordedCommands, spawnCount, formatCommand, proxmoxLockRetry } from '../lib/runner.mts';
-import { isDryRun, setProcessContext, withRunContext } from '../lib/context.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { configureLog } from '../lib/log.mts';
-import { CommandError } from '../lib/errors.mts';
-import { tmpDir, writeExecutable } from './helpers/tmp.mts';
+import { run, query, recordedCommands, spawnCount, formatCommand, proxmoxLockRetry } from '../../lib/core/runner.mts';
+import { isDryRun, setProcessContext, withRunContext } from '../../lib/core/context.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { configureLog } from '../../lib/core/log.mts';
+import { CommandError } from '../../lib/core/errors.mts';
+import { tmpDir, writeExecutable } from '../helpers/tmp.mts';
 
 const dir = tmpDir();
 const logLines: string[] = [];
@@ -199,7 +199,7 @@ test('only the runner holds zx, and no module starts processes by itself', () =>
       else if (entry.name.endsWith('.mts')) {
         const text = fs.readFileSync(file, 'utf8');
         const rel = path.relative(PROJECT_ROOT, file);
-        if (rel !== path.join('lib', 'runner.mts') && /(from|import\(|require\()\s*['"]zx(\/[a-z]+)?['"]|'zx\/core'/.test(text)) offenders.push(`${rel}: imports zx`);
+        if (rel !== path.join('lib', 'core', 'runner.mts') && /(from|import\(|require\()\s*['"]zx(\/[a-z]+)?['"]|'zx\/core'/.test(text)) offenders.push(`${rel}: imports zx`);
         if (/['"](node:)?child_process['"]/.test(text)) offenders.push(`${rel}: imports child_process`);
       }
     }

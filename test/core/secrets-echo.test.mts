@@ -15,11 +15,11 @@ import http from 'node:http';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { createSimHost } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { CommandError, PhoenixError } from '../lib/errors.mts';
-import { addSecret, clearSecrets, redact } from '../lib/redact.mts';
+import { createSimHost } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { CommandError, PhoenixError } from '../../lib/core/errors.mts';
+import { addSecret, clearSecrets, redact } from '../../lib/core/redact.mts';
 
 const host = createSimHost();
 const work = tmpDir('phoenix-secrets-');
@@ -86,11 +86,11 @@ const DRIVER = path.join(work, 'secrets-driver.mjs');
 fs.writeFileSync(
   DRIVER,
   `import fs from 'node:fs';
-import { runMain } from '${lib('main.mjs')}';
-import { run, query, recordedCommands } from '${lib('runner.mjs')}';
-import { addSecret } from '${lib('redact.mjs')}';
-import { PhoenixError } from '${lib('errors.mjs')}';
-import { guestExec } from '${lib('qm.mjs')}';
+import { runMain } from '${lib('core/main.mjs')}';
+import { run, query, recordedCommands } from '${lib('core/runner.mjs')}';
+import { addSecret } from '${lib('core/redact.mjs')}';
+import { PhoenixError } from '${lib('core/errors.mjs')}';
+import { guestExec } from '${lib('pve/qm.mjs')}';
 import { adminCredentials } from '${lib('portainer/password.mjs')}';
 import { PortainerClient } from '${lib('portainer/client.mjs')}';
 import { ensureAdmin, listEndpoints } from '${lib('portainer/api.mjs')}';

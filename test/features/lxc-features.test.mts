@@ -11,28 +11,28 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createSimHost, type CallRecord } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { assertGolden } from './helpers/golden.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { configureLog } from '../lib/log.mts';
-import { recordedCommands, type RecordedCommand } from '../lib/runner.mts';
-import { setProcessContext, withRunContext } from '../lib/context.mts';
-import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
-import { resolveOptions } from '../lib/env.mts';
-import { CommandError, PhoenixError } from '../lib/errors.mts';
-import { guestFile, guestScript, scriptName, type FeatureContext, type FeatureResult } from '../lib/features/common.mts';
-import { parseLxcFeatureArgs } from '../lib/features/script.mts';
-import { loadFeature, PORTED_FEATURES } from '../lib/features/index.mts';
-import * as nvidia from '../lib/features/nvidia.mts';
-import * as traefik from '../lib/features/traefik.mts';
-import * as stepCa from '../lib/features/step_ca.mts';
-import * as ollama from '../lib/features/ollama.mts';
-import { BASE_PACKAGES } from '../lib/features/base_setup.mts';
-import { desiredDaemonConfig } from '../lib/features/docker.mts';
-import { dockerRunArgs } from '../lib/features/portainer.mts';
-import { caUrl, parseRootCa, STEP_CA_ROOT_CERT } from '../lib/features/pki.mts';
-import { ROOT_CA, ROOT_CA_FINGERPRINT } from './helpers/fixture-ca.mts';
+import { createSimHost, type CallRecord } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { assertGolden } from '../helpers/golden.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { configureLog } from '../../lib/core/log.mts';
+import { recordedCommands, type RecordedCommand } from '../../lib/core/runner.mts';
+import { setProcessContext, withRunContext } from '../../lib/core/context.mts';
+import { loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { resolveOptions } from '../../lib/core/env.mts';
+import { CommandError, PhoenixError } from '../../lib/core/errors.mts';
+import { guestFile, guestScript, scriptName, type FeatureContext, type FeatureResult } from '../../lib/guest/container.mts';
+import { parseLxcFeatureArgs } from '../../lib/features/lxc/script.mts';
+import { loadFeature, PORTED_FEATURES } from '../../lib/features/lxc/index.mts';
+import * as nvidia from '../../lib/features/lxc/nvidia.mts';
+import * as traefik from '../../lib/features/lxc/traefik.mts';
+import * as stepCa from '../../lib/features/lxc/step-ca.mts';
+import * as ollama from '../../lib/features/lxc/ollama.mts';
+import { BASE_PACKAGES } from '../../lib/features/lxc/base-setup.mts';
+import { desiredDaemonConfig } from '../../lib/features/lxc/docker.mts';
+import { dockerRunArgs } from '../../lib/features/lxc/portainer.mts';
+import { caUrl, parseRootCa, STEP_CA_ROOT_CERT } from '../../lib/guest/root-ca.mts';
+import { ROOT_CA, ROOT_CA_FINGERPRINT } from '../helpers/fixture-ca.mts';
 
 // ---------------------------------------------------------------- fixtures
 
@@ -186,7 +186,7 @@ const serviceUp = 'ActiveState=active\nUnitFileState=enabled\n';
 
 /** Guest scripts by their exact size on stdin (prelude + body), so transcripts name what was sent. */
 const SCRIPT_SIZES = new Map<number, string>();
-for (const name of fs.readdirSync(new URL('../lib/features/guest/', import.meta.url)).filter((f) => f.endsWith('.sh') && f !== 'prelude.sh' && f !== 'run-step-ca.sh')) {
+for (const name of fs.readdirSync(new URL('../../lib/features/lxc/guest/', import.meta.url)).filter((f) => f.endsWith('.sh') && f !== 'prelude.sh' && f !== 'run-step-ca.sh')) {
   SCRIPT_SIZES.set(Buffer.byteLength(guestScript(name)), name);
 }
 
@@ -301,7 +301,7 @@ test('argument contract: <ctid> [bootstrap_ca_url]; missing CTID exits as the ba
 });
 
 test('every guest script is valid bash, and placeholders are all filled', () => {
-  const dir = new URL('../lib/features/guest/', import.meta.url);
+  const dir = new URL('../../lib/features/lxc/guest/', import.meta.url);
   for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.sh'))) {
     const text = name === 'run-step-ca.sh' ? stepCa.wrapperScript() : guestScript(name);
     const r = spawnSync('bash', ['-n'], { input: text, encoding: 'utf8' });

@@ -12,17 +12,17 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSimHost, type CallRecord } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { transcript } from './helpers/calls.mts';
-import { assertGolden } from './helpers/golden.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { clearConfigCache, loadConfig, resolveConfigPaths } from '../lib/config.mts';
-import { resolveOptions } from '../lib/env.mts';
-import { configureLog } from '../lib/log.mts';
-import { recordedCommands } from '../lib/runner.mts';
-import { setProcessContext, withRunContext } from '../lib/context.mts';
-import { ConfigError, PhoenixError, UsageError } from '../lib/errors.mts';
+import { createSimHost, type CallRecord } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { transcript } from '../helpers/calls.mts';
+import { assertGolden } from '../helpers/golden.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { clearConfigCache, loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { resolveOptions } from '../../lib/core/env.mts';
+import { configureLog } from '../../lib/core/log.mts';
+import { recordedCommands } from '../../lib/core/runner.mts';
+import { setProcessContext, withRunContext } from '../../lib/core/context.mts';
+import { ConfigError, PhoenixError, UsageError } from '../../lib/core/errors.mts';
 import {
   actionScript,
   applyPlan,
@@ -31,17 +31,17 @@ import {
   type FeatureContext,
   type FeaturePlan,
   type FeatureResult,
-} from '../lib/vm-features/common.mts';
-import { parseVmFeatureArgs as parseFeatureArgs } from '../lib/vm-features/script.mts';
-import * as baseSetup from '../lib/vm-features/base-setup.mts';
-import * as docker from '../lib/vm-features/docker.mts';
-import * as dockerProxy from '../lib/vm-features/docker-proxy.mts';
-import * as stepCli from '../lib/vm-features/step-cli.mts';
-import * as trustedCa from '../lib/vm-features/trusted-ca.mts';
-import * as syncCerts from '../lib/vm-features/sync-docker-certs.mts';
-import * as syncProxy from '../lib/vm-features/sync-docker-proxy.mts';
-import * as template from '../lib/vm-features/template.mts';
-import { VM_FEATURES } from '../lib/vm-features/index.mts';
+} from '../../lib/guest/vm-plan.mts';
+import { parseVmFeatureArgs as parseFeatureArgs } from '../../lib/features/vm/script.mts';
+import * as baseSetup from '../../lib/features/vm/base-setup.mts';
+import * as docker from '../../lib/features/vm/docker.mts';
+import * as dockerProxy from '../../lib/features/vm/docker-proxy.mts';
+import * as stepCli from '../../lib/features/vm/step-cli.mts';
+import * as trustedCa from '../../lib/features/vm/trusted-ca.mts';
+import * as syncCerts from '../../lib/features/vm/sync-docker-certs.mts';
+import * as syncProxy from '../../lib/features/vm/sync-docker-proxy.mts';
+import * as template from '../../lib/features/vm/template.mts';
+import { VM_FEATURES } from '../../lib/features/vm/index.mts';
 
 // ---------------------------------------------------------------- fixtures
 

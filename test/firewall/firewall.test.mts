@@ -7,28 +7,18 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createSimHost } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { isMutating, transcript } from './helpers/calls.mts';
-import { assertGolden } from './helpers/golden.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { clearConfigCache, loadConfig, MANIFEST_FILES, ManifestError, type ConfigPaths } from '../lib/config.mts';
-import {
-  applyFirewall,
-  applyGuestFirewall,
-  checkRule,
-  keptSections,
-  MARKER,
-  ownership,
-  parseCompileOutput,
-  planFirewall,
-  renderRule,
-  type RuleContext,
-  type RuleSpec,
-} from '../lib/firewall.mts';
-import { configureLog } from '../lib/log.mts';
-import { setProcessContext } from '../lib/context.mts';
-import { PhoenixError } from '../lib/errors.mts';
+import { createSimHost } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { isMutating, transcript } from '../helpers/calls.mts';
+import { assertGolden } from '../helpers/golden.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { clearConfigCache, loadConfig, MANIFEST_FILES, ManifestError, type ConfigPaths } from '../../lib/config/load.mts';
+import { applyFirewall, applyGuestFirewall, parseCompileOutput } from '../../lib/firewall/apply.mts';
+import { checkRule, renderRule, type RuleContext, type RuleSpec } from '../../lib/firewall/rules.mts';
+import { keptSections, MARKER, ownership, planFirewall } from '../../lib/firewall/files.mts';
+import { configureLog } from '../../lib/core/log.mts';
+import { setProcessContext } from '../../lib/core/context.mts';
+import { PhoenixError } from '../../lib/core/errors.mts';
 
 const script = path.join(PROJECT_ROOT, 'scripts', 'hypervisor_setup', 'hypervisor_feature_setup_firewall.mjs');
 const host = createSimHost();

@@ -17,9 +17,9 @@ import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { createSimHost, type CallRecord } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
+import { createSimHost, type CallRecord } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 
 const TEMPLATE = 'fastData-shared-iso:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst';
 const SCRIPT_101 = path.join(PROJECT_ROOT, 'scripts', 'phoenix_hypervisor_lxc_101.mjs');

@@ -9,12 +9,12 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { tmpDir } from './helpers/tmp.mts';
-import { assertGolden } from './helpers/golden.mts';
-import { loadConfig, resolveConfigPaths } from '../lib/config.mts';
-import { configureLog } from '../lib/log.mts';
-import { setProcessContext } from '../lib/context.mts';
-import { PhoenixError, ConfigError } from '../lib/errors.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { assertGolden } from '../helpers/golden.mts';
+import { loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { configureLog } from '../../lib/core/log.mts';
+import { setProcessContext } from '../../lib/core/context.mts';
+import { PhoenixError, ConfigError } from '../../lib/core/errors.mts';
 import {
   SITE_RELATIVE,
   STREAM_RELATIVE,
@@ -23,12 +23,12 @@ import {
   gatewayModel,
   renderGatewayFiles,
   validateWithNginx,
-} from '../lib/gateway/nginx.mts';
-import type { GatewayMode } from '../lib/config-types.mts';
-import { traefikDynamic } from '../lib/gateway/traefik.mts';
-import { planGatewayFiles, writeGatewayFiles } from '../lib/gateway/nginx.mts';
+} from '../../lib/gateway/nginx.mts';
+import type { GatewayMode } from '../../lib/config/types.mts';
+import { traefikDynamic } from '../../lib/gateway/traefik.mts';
+import { planGatewayFiles, writeGatewayFiles } from '../../lib/gateway/nginx.mts';
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const SCRIPT = path.join(ROOT, 'scripts', 'generate_nginx_gateway_config.mjs');
 const NGINX = findNginx(`${process.env.PATH ?? ''}${path.delimiter}/usr/sbin${path.delimiter}/sbin`);
 configureLog({ file: undefined, write: () => {} });

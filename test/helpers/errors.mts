@@ -2,7 +2,7 @@
 // to check its message, pointer or exit code.
 
 import * as assert from 'uvu/assert';
-import { ConfigError } from '../../lib/errors.mts';
+import { ConfigError } from '../../lib/core/errors.mts';
 
 export function expectConfigError(fn: () => unknown): ConfigError {
   try {

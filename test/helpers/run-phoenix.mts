@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import type { SimHost } from '../simhost/index.mts';
-import { PROJECT_ROOT } from '../../lib/bridge.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 
 export const CLI = path.join(PROJECT_ROOT, 'scripts', 'phoenix-cli.mjs');
 const CORPUS = path.join(PROJECT_ROOT, 'test', 'fixtures', 'compat');

@@ -8,10 +8,10 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createSimHost, type CallRecord } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { serviceUnitText, systemdWord, timerUnitText, SERVICE_UNIT, TIMER_UNIT } from '../lib/hypervisor/auto-renewal.mts';
+import { createSimHost, type CallRecord } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { serviceUnitText, systemdWord, timerUnitText, SERVICE_UNIT, TIMER_UNIT } from '../../lib/hypervisor/auto-renewal.mts';
 
 const SCRIPT = path.join(PROJECT_ROOT, 'scripts', 'hypervisor_setup', 'hypervisor_feature_setup_auto_renewal.mjs');
 const host = createSimHost();

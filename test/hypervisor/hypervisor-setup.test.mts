@@ -14,14 +14,14 @@ import path from 'node:path';
 import dgram from 'node:dgram';
 import { X509Certificate } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
-import { createSimHost, DEFAULT_TEMPLATE, type CallRecord } from './simhost/index.mts';
-import { initCa, rootPemOf, writeRecord } from './simhost/stepca.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { expectConfigError } from './helpers/errors.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { clearConfigCache, loadConfig, resolveConfigPaths } from '../lib/config.mts';
-import { dnsPlan, renderCheckedConf, renderDnsmasqConf, renderRecordsConf, renderResolvConf, ruleHosts, type DnsPlan } from '../lib/hypervisor/dns.mts';
-import { ROOT_CA, ROOT_CA_FINGERPRINT } from './helpers/fixture-ca.mts';
+import { createSimHost, DEFAULT_TEMPLATE, type CallRecord } from '../simhost/index.mts';
+import { initCa, rootPemOf, writeRecord } from '../simhost/stepca.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { expectConfigError } from '../helpers/errors.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { clearConfigCache, loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import { dnsPlan, renderCheckedConf, renderDnsmasqConf, renderRecordsConf, renderResolvConf, ruleHosts, type DnsPlan } from '../../lib/hypervisor/dns.mts';
+import { ROOT_CA, ROOT_CA_FINGERPRINT } from '../helpers/fixture-ca.mts';
 
 // ---------------------------------------------------------------- fixtures
 

@@ -9,12 +9,12 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { createSimHost, type CallRecord } from './simhost/index.mts';
-import { tmpDir, writeExecutable } from './helpers/tmp.mts';
-import { transcript, isMutating } from './helpers/calls.mts';
-import { assertGolden } from './helpers/golden.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { acquireHostLock } from '../lib/lock.mts';
+import { createSimHost, type CallRecord } from '../simhost/index.mts';
+import { tmpDir, writeExecutable } from '../helpers/tmp.mts';
+import { transcript, isMutating } from '../helpers/calls.mts';
+import { assertGolden } from '../helpers/golden.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { acquireHostLock } from '../../lib/core/lock.mts';
 
 const script = path.join(PROJECT_ROOT, 'scripts', 'managers', 'lxc-manager.mjs');
 const fixtures = path.join(PROJECT_ROOT, 'test', 'fixtures', 'legacy', 'bin');

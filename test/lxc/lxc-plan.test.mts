@@ -5,8 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { LxcConfig, LxcManifest } from '../lib/config-types.mts';
-import { parseConfigLines } from '../lib/pve-args.mts';
+import type { LxcConfig, LxcManifest } from '../../lib/config/types.mts';
+import { parseConfigLines } from '../../lib/pve/args.mts';
 import {
   createOptions,
   desiredNet,
@@ -20,13 +20,13 @@ import {
   planRawLines,
   sizeInGb,
   desiredMounts,
-} from '../lib/lxc/plan.mts';
-import { editLiveSection } from '../lib/lxc/conf.mts';
-import { planHostDirs, exclusiveHostDirs } from '../lib/lxc/hostdirs.mts';
-import { toHostId as hostId, completeIdMaps, extraHostRanges } from '../lib/id-maps.mts';
-import { subidFileText } from '../lib/lxc/subids.mts';
-import { withoutSecrets } from '../lib/redact.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
+} from '../../lib/lxc/plan.mts';
+import { editLiveSection } from '../../lib/lxc/conf.mts';
+import { planHostDirs, exclusiveHostDirs } from '../../lib/guest/hostdirs.mts';
+import { toHostId as hostId, completeIdMaps, extraHostRanges } from '../../lib/config/id-maps.mts';
+import { subidFileText } from '../../lib/lxc/subids.mts';
+import { withoutSecrets } from '../../lib/core/redact.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 
 const example = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'etc', 'phoenix_lxc_configs.json'), 'utf8')) as LxcManifest;
 const ct = (id: string, patch: Partial<LxcConfig> = {}): LxcConfig => ({ ...structuredClone(example.lxc_configs[id] as LxcConfig), ...patch });

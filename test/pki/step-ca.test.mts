@@ -13,14 +13,14 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { createSimHost, DEFAULT_TEMPLATE, type CallRecord } from './simhost/index.mts';
-import { tmpDir, writeExecutable } from './helpers/tmp.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { loadConfig } from '../lib/config.mts';
-import { resolveOptions } from '../lib/env.mts';
-import { ConfigError } from '../lib/errors.mts';
-import { unitFile, wrapperScript, UNIT_PATH, WRAPPER_PATH } from '../lib/features/step_ca.mts';
-import { ACME_PROVISIONER, hostsHasName, initArgv, READY_MARKER, readyMarkerText, stepCaSettings } from '../lib/pki/step-ca.mts';
+import { createSimHost, DEFAULT_TEMPLATE, type CallRecord } from '../simhost/index.mts';
+import { tmpDir, writeExecutable } from '../helpers/tmp.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { loadConfig } from '../../lib/config/load.mts';
+import { resolveOptions } from '../../lib/core/env.mts';
+import { ConfigError } from '../../lib/core/errors.mts';
+import { unitFile, wrapperScript, UNIT_PATH, WRAPPER_PATH } from '../../lib/features/lxc/step-ca.mts';
+import { ACME_PROVISIONER, hostsHasName, initArgv, READY_MARKER, readyMarkerText, stepCaSettings } from '../../lib/pki/step-ca.mts';
 
 const TEMPLATE = `fastData-shared-iso:vztmpl/${DEFAULT_TEMPLATE}`;
 const SCRIPT = path.join(PROJECT_ROOT, 'scripts', 'phoenix_hypervisor_lxc_103.mjs');

@@ -22,7 +22,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { tmpDir } from '../helpers/tmp.mts';
-import type { GatewayMode } from '../../lib/config-types.mts';
+import type { GatewayMode } from '../../lib/config/types.mts';
 import { Scope, childEnv, runBounded, requireTools, startDaemon, waitForTcp, within, type CommandOutcome, type Tools } from './procs.mts';
 import { freePort, freePorts } from './ports.mts';
 import { gatewayPki, selfSigned } from './pki.mts';

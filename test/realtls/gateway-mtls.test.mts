@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { tmpDir } from '../helpers/tmp.mts';
-import type { GatewayMode } from '../../lib/config-types.mts';
+import type { GatewayMode } from '../../lib/config/types.mts';
 import { bounded, requireTools, type Scope, type Tools } from './procs.mts';
 import { gatewayPki, type GatewayPki, type Issued } from './pki.mts';
 import { CLIENT_NAME, DOMAIN, MESH_NAME, SERVER_NAME, buildGateway, gatewayPlan, startNginx, traefikPorts, type LoopbackGateway } from './gateway.mts';

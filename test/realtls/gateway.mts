@@ -4,7 +4,7 @@
 // The example manifests are copied to a temporary base dir and edited there
 // (Traefik's CT on a 127.0.0.x address, the mesh port, the gateway's ssl
 // mount and certificate paths pointing at the test PKI), loaded with
-// lib/config.mts, and rendered with lib/gateway/nginx.mts. The generator
+// lib/config/load.mts, and rendered with lib/gateway/nginx.mts. The generator
 // writes the production listeners and Traefik's fixed entrypoint ports
 // (listen 80/443 on every address, [::], Traefik :80/:443, the internal TLS
 // listener 127.0.0.1:10443), which a test cannot bind; `toLoopback` rewrites
@@ -16,8 +16,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, resolveConfigPaths } from '../../lib/config.mts';
-import type { GatewayMode } from '../../lib/config-types.mts';
+import { loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
+import type { GatewayMode } from '../../lib/config/types.mts';
 import {
   INTERNAL_TLS_ADDRESS,
   INTERNAL_TLS_PORT,

@@ -727,7 +727,7 @@ function start(ctx: Ctx, vmid: string, skiplock: boolean): void {
   });
 }
 
-/** The simulated host's own files: PHOENIX_HOST_ROOT, default <state>/hostfs (as lib/env.mts has it). */
+/** The simulated host's own files: PHOENIX_HOST_ROOT, default <state>/hostfs (as lib/core/env.mts has it). */
 function hostRootOf(ctx: Ctx): string {
   return process.env.PHOENIX_HOST_ROOT || path.join(ctx.root, 'hostfs');
 }
@@ -837,7 +837,7 @@ function guestFsFor(ctx: Ctx, vmid: string, config: GuestConfig): GuestFs {
     if (!props.volume!.startsWith('/') || !props.mp) continue;
     // A bind mount whose host directory exists is the host's directory, as in a real CT.
     // The simulated host's own files live under PHOENIX_HOST_ROOT (default <state>/hostfs,
-    // as lib/env.mts has it); a directory there wins over the same path on the real machine.
+    // as lib/core/env.mts has it); a directory there wins over the same path on the real machine.
     const hostRoot = hostRootOf(ctx);
     const host = [path.join(hostRoot, props.volume!), props.volume!].find((dir) => fs.existsSync(dir) && fs.statSync(dir).isDirectory());
     if (host) mounts.push({ guest: props.mp, host });

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSimHost, DEFAULT_TEMPLATE } from './simhost/index.mts';
+import { createSimHost, DEFAULT_TEMPLATE } from './index.mts';
 
 const host = createSimHost();
 

@@ -8,8 +8,8 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createSimHost } from './simhost/index.mts';
-import { ROOT_CA as CERT } from './helpers/fixture-ca.mts';
+import { createSimHost } from './index.mts';
+import { ROOT_CA as CERT } from '../helpers/fixture-ca.mts';
 
 const host = createSimHost();
 const hostfs = path.join(host.stateDir, 'hostfs');

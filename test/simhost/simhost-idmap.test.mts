@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { createSimHost, DEFAULT_TEMPLATE, type SimHost } from './simhost/index.mts';
+import { createSimHost, DEFAULT_TEMPLATE, type SimHost } from './index.mts';
 
 const TEMPLATE = `fastData-shared-iso:vztmpl/${DEFAULT_TEMPLATE}`;
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;

@@ -12,9 +12,9 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { BIN_DIR, createSimHost, DEFAULT_TEMPLATE } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { openWithPassword, parseDuration, sanKind, sealWithPassword } from './simhost/stepca.mts';
+import { BIN_DIR, createSimHost, DEFAULT_TEMPLATE } from './index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { openWithPassword, parseDuration, sanKind, sealWithPassword } from './stepca.mts';
 
 const TEMPLATE = `fastData-shared-iso:vztmpl/${DEFAULT_TEMPLATE}`;
 const CA_PASSWORD = 'Ca-Password-Only-In-103';

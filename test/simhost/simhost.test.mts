@@ -11,7 +11,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { BIN_DIR, createSimHost, DEFAULT_TEMPLATE, seedState, type SimHost } from './simhost/index.mts';
+import { BIN_DIR, createSimHost, DEFAULT_TEMPLATE, seedState, type SimHost } from './index.mts';
 
 const TEMPLATE = `fastData-shared-iso:vztmpl/${DEFAULT_TEMPLATE}`;
 const PROXMOX_LOCK_TIMEOUT = /can't lock file '[^']*' - got timeout/;

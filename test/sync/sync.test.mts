@@ -14,11 +14,11 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { createSimHost, DEFAULT_TEMPLATE } from './simhost/index.mts';
-import { tmpDir, writeExecutable } from './helpers/tmp.mts';
-import { isMutating } from './helpers/calls.mts';
-import type { RequestLogEntry, StandinState } from './portainer-standin/server.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
+import { createSimHost, DEFAULT_TEMPLATE } from '../simhost/index.mts';
+import { tmpDir, writeExecutable } from '../helpers/tmp.mts';
+import { isMutating } from '../helpers/calls.mts';
+import type { RequestLogEntry, StandinState } from '../portainer-standin/server.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 
 const manager = path.join(PROJECT_ROOT, 'scripts', 'managers', 'portainer-manager.mjs');
 const cli = path.join(PROJECT_ROOT, 'scripts', 'phoenix-cli.mjs');

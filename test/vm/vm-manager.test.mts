@@ -10,12 +10,12 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { createSimHost, type CallRecord } from './simhost/index.mts';
-import { tmpDir } from './helpers/tmp.mts';
-import { isMutating, transcript } from './helpers/calls.mts';
-import { assertGolden } from './helpers/golden.mts';
-import { PROJECT_ROOT } from '../lib/bridge.mts';
-import { acquireHostLock } from '../lib/lock.mts';
+import { createSimHost, type CallRecord } from '../simhost/index.mts';
+import { tmpDir } from '../helpers/tmp.mts';
+import { isMutating, transcript } from '../helpers/calls.mts';
+import { assertGolden } from '../helpers/golden.mts';
+import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
+import { acquireHostLock } from '../../lib/core/lock.mts';
 
 const script = path.join(PROJECT_ROOT, 'scripts', 'managers', 'vm-manager.mjs');
 const FEATURES = ['base_setup', 'trusted_ca', 'step_cli', 'docker', 'docker_proxy'].map((f) => `vm_features/feature_install_${f}.sh`);
