@@ -164,7 +164,7 @@ export function createSimHost(dir?: string, options: SeedOptions & { reset?: boo
       seedState(stateDir, seedOptions, { reset: true });
     },
     dispose: () => {
-      if (owned) fs.rmSync(stateDir, { recursive: true, force: true });
+      if (owned) fs.rmSync(stateDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     },
   };
 }
