@@ -18,135 +18,35 @@
 // container's application script share it).
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { PhoenixConfig } from '../config/load.mts';
-import type { CertificateEntry, GatewayMode, LxcConfig } from '../config/types.mts';
-import { ConfigError, PhoenixError } from '../core/errors.mts';
-import { query } from '../core/runner.mts';
 import { writeFileAtomic } from '../core/fs.mts';
-import { onHost } from '../guest/hostdirs.mts';
 import { info, warn } from '../core/log.mts';
-import { GUEST_CA_DIR, GUEST_CA_NAME } from '../features/lxc/trusted-ca.mts';
-import { DEFAULT_ROOT_CA_FILE } from '../guest/root-ca.mts';
-import { DEFAULT_MESH_PORT, checkHostname, containerPath, lxcAddressFrom, serverCertificate, traefikCt } from './traefik.mts';
+import {
+  NGINX_CONF_RELATIVE,
+  SITE_RELATIVE,
+  STREAM_RELATIVE,
+  INTERNAL_TLS_ADDRESS,
+  INTERNAL_TLS_PORT,
+  TRAEFIK_WEB_PORT,
+  TRAEFIK_WEBSECURE_PORT,
+  gatewayModel,
+  type GeneratedFile,
+  type GatewayModel,
+} from './nginx-model.mts';
+import {
+  findNginx,
+  validateWithNginx,
+} from './nginx-check.mts';
 
-export const NGINX_CONF_RELATIVE = 'etc/nginx/nginx.conf';
-export const SITE_RELATIVE = 'etc/nginx/sites-available/gateway';
-export const STREAM_RELATIVE = 'etc/nginx/stream.d/stream-gateway.conf';
-/** Installed paths inside the gateway CT, which nginx.conf includes. */
-const CT_SITES_ENABLED = '/etc/nginx/sites-enabled';
-const CT_STREAM_DIR = '/etc/nginx/stream.d';
-/** Where the certificates live in the gateway CT when the manifest does not say (its ssl bind mount). */
-export const DEFAULT_SSL_DIR = '/etc/nginx/ssl';
-export const DEFAULT_CLIENT_CERTIFICATE = 'nginx-gateway-client';
-/** The loopback listener of nginx's own TLS server in hybrid mode (nothing outside the CT reaches it). */
-export const INTERNAL_TLS_ADDRESS = '127.0.0.1';
-export const INTERNAL_TLS_PORT = 10443;
-/** Traefik's web and websecure entrypoints (the static configuration's :80 and :443). */
-export const TRAEFIK_WEB_PORT = 80;
-export const TRAEFIK_WEBSECURE_PORT = 443;
-/** Debian's stream module; loaded by absolute path only in the validation copy. */
-export const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
-
-export interface GeneratedFile {
-  /** Path relative to PHOENIX_BASE_DIR. */
-  relative: string;
-  text: string;
-}
-
-interface TlsFile {
-  /** The path nginx reads inside the gateway CT. */
-  path: string;
-  /** The same file on the host, when the certificate manifest names it. */
-  host?: string;
-}
-
-export interface GatewayModel {
-  mode: GatewayMode;
-  gatewayId: string;
-  traefikId: string;
-  traefikAddress: string;
-  meshPort: number;
-  meshName: string;
-  acmeTlsAlpn: boolean;
-  passthroughSnis: string[];
-  serverCert: TlsFile;
-  serverKey: TlsFile;
-  clientCert: TlsFile;
-  clientKey: TlsFile;
-  rootCa: TlsFile;
-}
-
-// ---------------------------------------------------------------- the model
-
-function tlsFile(ct: LxcConfig, hostFile: string | undefined, fallback: string): TlsFile {
-  if (hostFile === undefined) return { path: fallback };
-  return { path: containerPath(ct, hostFile) ?? `${DEFAULT_SSL_DIR}/${path.basename(hostFile)}`, host: hostFile };
-}
-
-export function gatewayModel(config: PhoenixConfig): GatewayModel {
-  const hv = config.hypervisor;
-  const gateway = hv.gateway;
-  const hvFile = config.paths.hypervisor;
-  const domain = checkHostname(hv.domain_name, hvFile, '/domain_name');
-  const clientName = gateway?.client_certificate ?? DEFAULT_CLIENT_CERTIFICATE;
-  const clientIndex = config.certificates.findIndex((entry) => entry.common_name === clientName);
-  const client: CertificateEntry | undefined = config.certificates[clientIndex];
-  if (!client || client.guest_id === undefined || client.guest_type === 'vm') {
-    throw new ConfigError(
-      config.paths.certificates,
-      client ? `/${clientIndex}` : '',
-      `no container certificate named '${clientName}' (gateway.client_certificate): it names the gateway container and the client certificate nginx presents to the mesh`,
-      `add an entry with common_name '${clientName}', guest_type lxc and the gateway's guest_id`,
-    );
-  }
-  const gatewayId = String(client.guest_id);
-  const gatewayCt = config.lxc.lxc_configs[gatewayId];
-  if (!gatewayCt) throw new ConfigError(config.paths.certificates, `/${clientIndex}/guest_id`, `CT ${gatewayId} is not in ${config.paths.lxc}`);
-  const traefik = traefikCt(config);
-  const traefikAddress = lxcAddressFrom(traefik.ct, gatewayCt);
-  if (!traefikAddress) {
-    throw new ConfigError(config.paths.lxc, `/lxc_configs/${traefik.id}/network_config/ip`, `Traefik's CT ${traefik.id} has no static address for the gateway to reach`);
-  }
-  const meshName = checkHostname(gateway?.mesh_server_name ?? `traefik.${domain}`, hvFile, '/gateway/mesh_server_name');
-  const snis = (gateway?.passthrough_snis ?? []).map((sni, i) => checkHostname(sni, hvFile, `/gateway/passthrough_snis/${i}`));
-  const serverName = `${gatewayCt.traefik_service?.name ?? 'nginx'}.${domain}`;
-  const server = serverCertificate(config, gatewayId, serverName);
-  const defaultServer = `${DEFAULT_SSL_DIR}/${serverName}`;
-  return {
-    mode: gateway?.mode ?? 'hybrid',
-    gatewayId,
-    traefikId: traefik.id,
-    traefikAddress,
-    meshPort: gateway?.mesh_port ?? DEFAULT_MESH_PORT,
-    meshName,
-    acmeTlsAlpn: gateway?.acme_tls_alpn ?? true,
-    passthroughSnis: [...new Set(snis)],
-    serverCert: tlsFile(gatewayCt, server?.cert_path, `${defaultServer}.crt`),
-    serverKey: tlsFile(gatewayCt, server?.key_path, `${defaultServer}.key`),
-    clientCert: tlsFile(gatewayCt, client.cert_path, `${DEFAULT_SSL_DIR}/${clientName}.crt`),
-    clientKey: tlsFile(gatewayCt, client.key_path, `${DEFAULT_SSL_DIR}/${clientName}.key`),
-    // The trusted_ca feature installs the root CA there; the host keeps its copy at step_ca.root_ca_file.
-    rootCa: { path: `${GUEST_CA_DIR}/${GUEST_CA_NAME}`, host: hv.step_ca?.root_ca_file ?? DEFAULT_ROOT_CA_FILE },
-  };
-}
+export { NGINX_CONF_RELATIVE, SITE_RELATIVE, STREAM_RELATIVE, DEFAULT_SSL_DIR, DEFAULT_CLIENT_CERTIFICATE, INTERNAL_TLS_ADDRESS, INTERNAL_TLS_PORT, TRAEFIK_WEB_PORT, TRAEFIK_WEBSECURE_PORT, STREAM_MODULE, gatewayModel, type GeneratedFile, type GatewayModel } from './nginx-model.mts';
+export { findNginx, validateWithNginx } from './nginx-check.mts';
+import { block, header, renderNginxConf } from './nginx-conf.mts';
+export { renderNginxConf, type NginxConfLayout } from './nginx-conf.mts';
 
 // ---------------------------------------------------------------- rendering
 
-/** Indent a block of lines by one level. */
-function block(head: string, lines: string[], indent = '    '): string[] {
-  return [`${head} {`, ...lines.map((line) => (line === '' ? '' : indent + line)), '}'];
-}
 
-function header(model: GatewayModel, what: string): string[] {
-  return [
-    `# ${what}, generated by Phoenix (generate_nginx_gateway_config.sh) from the manifests.`,
-    `# Gateway CT ${model.gatewayId}, mode ${model.mode}, Traefik CT ${model.traefikId} at ${model.traefikAddress}.`,
-    '# Edits are overwritten on the next run; change the manifests instead.',
-    '',
-  ];
-}
 
 const FORWARD_HEADERS = [
   'proxy_set_header Host $host;',
@@ -252,46 +152,6 @@ export function renderStream(model: GatewayModel): string {
   return `${lines.join('\n')}\n`;
 }
 
-export interface NginxConfLayout {
-  /** A load_module line for the validation copy; the installed file includes Debian's modules-enabled. */
-  streamModule?: string;
-  /** Directory for pid, logs and temp paths in the validation copy. */
-  scratch?: string;
-  sitesInclude?: string;
-  streamInclude?: string;
-}
-
-/** nginx.conf: Debian's layout plus the top-level stream{} block the gateway needs. */
-export function renderNginxConf(model: GatewayModel, layout: NginxConfLayout = {}): string {
-  const scratch = layout.scratch;
-  const lines = [...header(model, 'nginx.conf')];
-  lines.push('user www-data;', 'worker_processes auto;', `pid ${scratch ? `${scratch}/nginx.pid` : '/run/nginx.pid'};`);
-  lines.push(layout.streamModule ? `load_module ${layout.streamModule};` : 'include /etc/nginx/modules-enabled/*.conf;');
-  lines.push(`error_log ${scratch ? `${scratch}/error.log` : '/var/log/nginx/error.log'} warn;`, '');
-  lines.push(...block('events', ['worker_connections 768;']), '');
-  const http = [
-    'sendfile on;',
-    'tcp_nopush on;',
-    'types_hash_max_size 2048;',
-    'server_tokens off;',
-    'include /etc/nginx/mime.types;',
-    'default_type application/octet-stream;',
-    'ssl_protocols TLSv1.2 TLSv1.3;',
-    'ssl_prefer_server_ciphers on;',
-    `access_log ${scratch ? `${scratch}/access.log` : '/var/log/nginx/access.log'};`,
-    'gzip on;',
-  ];
-  if (scratch) {
-    for (const kind of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) http.push(`${kind}_temp_path ${scratch}/${kind}_temp;`);
-  } else {
-    http.push('include /etc/nginx/conf.d/*.conf;');
-  }
-  http.push(`include ${layout.sitesInclude ?? `${CT_SITES_ENABLED}/*`};`);
-  lines.push(...block('http', http), '');
-  lines.push(...block('stream', [`include ${layout.streamInclude ?? `${CT_STREAM_DIR}/*.conf`};`]));
-  return `${lines.join('\n')}\n`;
-}
-
 /** The three files, paths relative to PHOENIX_BASE_DIR (as the bash wrote them). */
 export function renderGatewayFiles(model: GatewayModel): GeneratedFile[] {
   return [
@@ -299,121 +159,6 @@ export function renderGatewayFiles(model: GatewayModel): GeneratedFile[] {
     { relative: SITE_RELATIVE, text: renderSite(model) },
     { relative: STREAM_RELATIVE, text: renderStream(model) },
   ];
-}
-
-// ---------------------------------------------------------------- nginx -t
-
-/** The nginx binary on PATH, without spawning anything. */
-export function findNginx(envPath = process.env.PATH ?? ''): string | undefined {
-  return findOnPath('nginx', envPath);
-}
-
-function findOnPath(name: string, envPath = process.env.PATH ?? ''): string | undefined {
-  for (const dir of envPath.split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/**
- * `nginx -t` opens the listening sockets it checks. As root it runs in a
- * network namespace of its own (`unshare --net`), so the check never holds
- * the host's :80/:443, even for a moment; where namespaces are not allowed
- * it runs as is.
- */
-async function nginxTest(nginx: string, args: string[]) {
-  const unshare = process.getuid?.() === 0 ? findOnPath('unshare') : undefined;
-  if (unshare) {
-    const isolated = await query({ cmd: unshare, args: ['--net', '--', nginx, ...args], allowFailure: true, timeoutMs: 30_000 });
-    if (isolated.code === 0 || !/^unshare: /m.test(isolated.stderr)) return isolated;
-  }
-  return query({ cmd: nginx, args, allowFailure: true, timeoutMs: 30_000 });
-}
-
-function readable(file: string | undefined): file is string {
-  if (file === undefined) return false;
-  try {
-    fs.accessSync(file, fs.constants.R_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Check the site and stream files with `nginx -t` in a temporary prefix
- * before anything is installed. Certificates are the host's copies where the
- * manifest names readable ones (so nginx also checks that key and certificate
- * match); otherwise a throw-away self-signed pair stands in. Listeners and
- * upstreams are checked as written (IP literals only, so nothing is resolved;
- * nginx -t ignores a port already in use). Read-only for the host: it runs
- * in dry-run too. Throws with nginx's own message when the files are rejected.
- */
-export async function validateWithNginx(model: GatewayModel, files: GeneratedFile[], nginx: string, hostRoot = '/'): Promise<void> {
-  const hostCopy = (file: TlsFile) => (file.host === undefined ? undefined : onHost(hostRoot, file.host));
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'phoenix-nginx-t-'));
-  try {
-    const replacements = new Map<string, string>();
-    let throwaway: { cert: string; key: string } | undefined;
-    const standIn = async () => {
-      if (!throwaway) {
-        throwaway = { cert: path.join(scratch, 'standin.crt'), key: path.join(scratch, 'standin.key') };
-        await query({
-          cmd: 'openssl',
-          args: ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=phoenix-nginx-check', '-keyout', throwaway.key, '-out', throwaway.cert],
-          quiet: true,
-        });
-      }
-      return throwaway;
-    };
-    for (const [cert, key] of [
-      [model.serverCert, model.serverKey],
-      [model.clientCert, model.clientKey],
-    ] as const) {
-      const certHost = hostCopy(cert);
-      const keyHost = hostCopy(key);
-      const pair = readable(certHost) && readable(keyHost) ? { cert: certHost, key: keyHost } : await standIn();
-      replacements.set(cert.path, pair.cert);
-      replacements.set(key.path, pair.key);
-    }
-    const rootHost = hostCopy(model.rootCa);
-    replacements.set(model.rootCa.path, readable(rootHost) ? rootHost : (await standIn()).cert);
-
-    const copy = (text: string) => {
-      let out = text;
-      for (const [from, to] of replacements) out = out.split(` ${from};`).join(` ${to};`);
-      return out;
-    };
-    const site = files.find((file) => file.relative === SITE_RELATIVE);
-    const stream = files.find((file) => file.relative === STREAM_RELATIVE);
-    if (!site || !stream) throw new PhoenixError('internal: the gateway files to validate are incomplete');
-    fs.writeFileSync(path.join(scratch, 'gateway'), copy(site.text));
-    fs.writeFileSync(path.join(scratch, 'stream-gateway.conf'), copy(stream.text));
-    const conf = renderNginxConf(model, {
-      ...(fs.existsSync(STREAM_MODULE) ? { streamModule: STREAM_MODULE } : {}),
-      scratch,
-      sitesInclude: path.join(scratch, 'gateway'),
-      streamInclude: path.join(scratch, 'stream-gateway.conf'),
-    });
-    const confFile = path.join(scratch, 'nginx.conf');
-    fs.writeFileSync(confFile, conf);
-    const result = await nginxTest(nginx, ['-t', '-q', '-p', `${scratch}/`, '-c', confFile, '-e', path.join(scratch, 'error.log')]);
-    if (result.code !== 0) {
-      const reason = (result.stderr || result.stdout).split('\n').filter((line) => /emerg|alert|crit|error/.test(line)).join('; ') || result.stderr.trim();
-      throw new PhoenixError(`nginx rejected the generated gateway configuration: ${reason.split(scratch).join('<check dir>')}`, {
-        hint: 'nothing was installed; fix the manifests (or the certificate files they name) and run again',
-      });
-    }
-  } finally {
-    fs.rmSync(scratch, { recursive: true, force: true });
-  }
 }
 
 // ---------------------------------------------------------------- writing under <base>

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import type { PhoenixConfig } from '../config/load.mts';
 import type { CertificateEntry, LxcConfig, NetworkConfig } from '../config/types.mts';
 import { ConfigError } from '../core/errors.mts';
+import { DEFAULT_AGENT_PORT } from '../portainer/agent.mts';
 import { CA_PEM } from '../features/lxc/traefik.mts';
 import { DEFAULT_STEP_CA_CTID } from '../guest/root-ca.mts';
 
@@ -25,8 +26,6 @@ export { ACME_RESOLVER, MESH_ENTRYPOINT, MESH_TLS_OPTIONS, WEBSECURE_ENTRYPOINT,
 export const SERVERS_TRANSPORT = 'internal-ca';
 /** Where `generate_traefik_config.sh` left the file, relative to PHOENIX_BASE_DIR. */
 export const DYNAMIC_RELATIVE = 'etc/traefik/dynamic_conf.yml';
-/** The Portainer agent port when the hypervisor config names none (the bash's literal). */
-export const DEFAULT_AGENT_PORT = 9001;
 /** Routed by the Swarm provider from the stack's labels, as in the bash. */
 const SWARM_ROUTED_SERVICES = new Set(['portainer']);
 

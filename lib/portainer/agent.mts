@@ -10,6 +10,9 @@ import { info } from '../core/log.mts';
 export const AGENT_CONTAINER = 'portainer_agent';
 /** The agent listens on 9001 inside its container. */
 export const AGENT_CONTAINER_PORT = 9001;
+/** The ports Portainer's agent and server listen on when the hypervisor config names none (the bash's literals). */
+export const DEFAULT_AGENT_PORT = 9001;
+export const DEFAULT_PORTAINER_PORT = 9443;
 export const DEFAULT_AGENT_IMAGE = 'portainer/agent:latest';
 
 export async function ensureAgent(vmid: string, image: string, hostPort: number, timing: GuestTiming): Promise<'created' | 'changed' | 'unchanged'> {
