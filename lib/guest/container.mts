@@ -1,87 +1,37 @@
-// What every LXC feature shares. A feature runs on the host and acts on one
-// container through pct: it first asks the container what is already there
-// (read-only probes that still run in dry-run), then changes only what is
-// missing, so a second run on an unchanged container issues no mutating
-// command. Work inside the container is a bash script sent on stdin
-// (`pct exec <ctid> -- bash -s -- args…`): values travel as arguments, never
-// spliced into script text, and nothing of the script shows in a process list.
+// The container primitives of the LXC features and the application scripts:
+// read-only probes (they still run in a dry-run), guest scripts shipped in
+// lib/features/lxc/guest/, files pushed with their mode. A feature is a plan
+// run by feature-plan.mts; its steps look with the probes here and change
+// with the rest (feature-container.mts builds the common steps). Work inside
+// the container is a bash script sent on stdin (`pct exec <ctid> -- bash -s
+// -- args…`): values travel as arguments, never spliced into script text,
+// and nothing of the script shows in a process list.
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as pct from '../pve/pct.mts';
 import { CommandError, PhoenixError } from '../core/errors.mts';
-import { info, success } from '../core/log.mts';
 import type { CommandResult } from '../core/runner.mts';
-import { isDryRun } from '../core/context.mts';
-import type { PhoenixConfig } from '../config/load.mts';
 import type { LxcConfig, LxcFeature } from '../config/types.mts';
-import type { PhoenixOptions } from '../core/env.mts';
+import type { FeatureContext, FeatureResult } from './feature-steps.mts';
+import { skipped as skippedOn } from './feature-plan.mts';
 import { PROJECT_ROOT } from '../core/project-root.mts';
 
-/** What a feature needs besides the CTID: the manifests (loaded once by the caller) and the run options. */
-export interface FeatureContext {
-  config: PhoenixConfig;
-  options: PhoenixOptions;
-  /**
-   * The second argument lxc-manager passes every feature script (the CT's
-   * `bootstrap_ca_url`, possibly empty). Only traefik reads it.
-   */
-  bootstrapCaUrl?: string;
-}
-
-export type FeatureOutcome = 'installed' | 'unchanged' | 'skipped';
-
-export interface FeatureResult {
-  feature: string;
-  ctid: string;
-  outcome: FeatureOutcome;
-  /** One line per change made (or, in dry-run, planned). */
-  changes: string[];
-  /** Why nothing was done, for 'skipped'. */
-  reason?: string;
-}
-
-export type FeatureInstall = (ctid: string, context: FeatureContext) => Promise<FeatureResult>;
-
-/** Collects what one feature run changed; `result()` turns it into the outcome. */
-export interface Changes {
-  readonly list: string[];
-  add(description: string): void;
-  result(): FeatureResult;
-}
-
-export function changeLog(feature: string, ctid: string): Changes {
-  const list: string[] = [];
-  return {
-    list,
-    add: (description) => {
-      list.push(description);
-    },
-    result: () => ({ feature, ctid, outcome: list.length === 0 ? 'unchanged' : 'installed', changes: [...list] }),
-  };
-}
+export type { FeatureContext, FeatureInstall, FeatureOutcome, FeatureResult } from './feature-steps.mts';
+export { reportFeature } from './feature-plan.mts';
 
 export function skipped(feature: string, ctid: string, reason: string): FeatureResult {
-  return { feature, ctid, outcome: 'skipped', changes: [], reason };
+  return skippedOn(feature, 'lxc', ctid, reason);
 }
 
-// ---------------------------------------------------------------- names and the closing report
+// ---------------------------------------------------------------- names
 
 /** The upstream file name of a feature script. */
 export function scriptName(feature: string): string {
   return feature === 'sync_traefik_certs'
     ? 'phoenix_hypervisor_feature_sync_traefik_certs.sh'
     : `phoenix_hypervisor_feature_install_${feature}.sh`;
-}
-
-/** The closing log line of a feature script. */
-export function reportFeature(result: FeatureResult): void {
-  const where = `CT ${result.ctid}`;
-  if (result.outcome === 'skipped') info(`${result.feature}: nothing to do on ${where}: ${result.reason ?? 'not applicable'}`);
-  else if (result.outcome === 'unchanged') success(`${result.feature}: already installed on ${where} (unchanged)`);
-  else if (isDryRun()) info(`${result.feature}: DRY-RUN: ${result.changes.length} change(s) planned on ${where}: ${result.changes.join('; ')}`);
-  else success(`${result.feature}: installed on ${where}: ${result.changes.join('; ')}`);
 }
 
 // ---------------------------------------------------------------- manifests
@@ -264,16 +214,4 @@ export async function pushContent(ctid: string, guestPath: string, content: stri
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/**
- * Make a file in the container hold exactly `content`: read it (read-only),
- * push only when it differs. Returns whether it changed.
- */
-export async function ensureGuestFile(ctid: string, guestPath: string, content: string, options: PushOptions, changes: Changes): Promise<boolean> {
-  const current = await readGuestFile(ctid, guestPath);
-  if (current === content) return false;
-  await pushContent(ctid, guestPath, content, options);
-  changes.add(`${current === undefined ? 'wrote' : 'updated'} ${guestPath}`);
-  return true;
 }

@@ -114,23 +114,27 @@ export async function ensureRootCaOnHost(context: FeatureContext): Promise<RootC
   return { file, pem, fingerprint };
 }
 
+/** Whether the host copy of the root CA holds exactly `pem` (read-only). */
+export function rootCaOnHostMatches(context: FeatureContext, pem: string): boolean {
+  try {
+    return fs.readFileSync(rootCaFile(context), 'utf8') === pem;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Bring the host copy in line with the CA container (run by the step_ca
  * feature, and by whatever initialises the CA). Nothing is pulled while the
- * copy is current; 'absent' while the CA is not initialised.
+ * copy is current; 'absent' while the CA is not initialised. `inCa` is the
+ * container's certificate when the caller has read it already.
  */
-export async function syncRootCaFromCa(context: FeatureContext, caId = stepCaCtid(context)): Promise<WriteOutcome | 'absent'> {
-  const inCa = await readGuestFile(caId, STEP_CA_ROOT_CERT);
-  if (inCa === undefined) return 'absent';
+export async function syncRootCaFromCa(context: FeatureContext, caId = stepCaCtid(context), inCa?: string): Promise<WriteOutcome | 'absent'> {
+  const current = inCa ?? (await readGuestFile(caId, STEP_CA_ROOT_CERT));
+  if (current === undefined) return 'absent';
   const file = rootCaFile(context);
-  let onHost: string | undefined;
-  try {
-    onHost = fs.readFileSync(file, 'utf8');
-  } catch {
-    onHost = undefined;
-  }
-  if (onHost === inCa) return 'unchanged';
-  const pem = await pullRootCa(caId, file, inCa);
+  if (rootCaOnHostMatches(context, current)) return 'unchanged';
+  const pem = await pullRootCa(caId, file, current);
   await parseRootCa(pem, `${STEP_CA_ROOT_CERT} of CT ${caId}`);
   return writeFileAtomic(file, pem, { mode: 0o644, dirMode: 0o755 });
 }

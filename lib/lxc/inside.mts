@@ -4,6 +4,9 @@
 // none of them again.
 
 import { type GuestView, type LxcSession, childEnvironment, featureScript, runChild, scriptExists } from './session.mts';
+import { resolveScript } from '../core/bridge.mts';
+import { exitCodeFor } from '../core/errors.mts';
+import { reportFeature } from '../guest/feature-plan.mts';
 import { type LifecycleRecord, writeRecord } from './record.mts';
 import { type LxcConfig } from '../config/types.mts';
 import { PhoenixError } from '../core/errors.mts';
@@ -27,12 +30,42 @@ export async function applyFeatures(session: LxcSession, ctid: string, ct: LxcCo
   }
   info(`Features to apply for CTID ${ctid}: ${missing.join(' ')}`);
   for (const feature of missing) {
-    // The second argument is always passed, even empty, as the feature scripts expect.
-    const code = await runChild(session, featureScript(feature), [ctid, ct.bootstrap_ca_url ?? '']);
+    const code = await applyFeature(session, ctid, ct, feature);
     if (code !== 0) throw new PhoenixError(`Feature script '${feature}' failed for CTID ${ctid} (exit ${code}).`);
     record.features.push(feature);
     saveRecord(session, record);
     changes.push(`feature ${feature}`);
+  }
+}
+
+/**
+ * One feature: a port runs in-process as a plan (check, apply what is
+ * missing, verify; a dry-run prints the plan), a bash copy as a child
+ * script. Returns the exit status; a port's own error is kept as the cause.
+ */
+async function applyFeature(session: LxcSession, ctid: string, ct: LxcConfig, feature: string): Promise<number> {
+  const name = featureScript(feature);
+  const script = resolveScript(name, { legacyDir: session.options.legacyDir, useLegacy: session.options.useLegacy });
+  const { hasPort, loadFeature } = await import('../features/index.mts');
+  if (script.kind !== 'port' || !hasPort('lxc', feature)) {
+    // The second argument is always passed, even empty, as the feature scripts expect.
+    return runChild(session, name, [ctid, ct.bootstrap_ca_url ?? '']);
+  }
+  if (isDryRun() && session.assumed.has(ctid)) {
+    // The container is only assumed (created or started by this dry-run): nothing can be asked of it.
+    info(`DRY-RUN: would apply ${feature} to CT ${ctid} once it runs`);
+    return 0;
+  }
+  const install = await loadFeature('lxc', feature);
+  if (!install) return runChild(session, name, [ctid, ct.bootstrap_ca_url ?? '']);
+  const caUrl = ct.bootstrap_ca_url?.trim();
+  try {
+    reportFeature(await install(ctid, { config: session.config, options: session.options, ...(caUrl ? { bootstrapCaUrl: caUrl } : {}) }));
+    return 0;
+  } catch (err) {
+    if (!(err instanceof PhoenixError)) throw err;
+    const code = exitCodeFor(err);
+    throw new PhoenixError(`Feature script '${feature}' failed for CTID ${ctid} (exit ${code}): ${err.message}`, { cause: err, ...(err.hint === undefined ? {} : { hint: err.hint }) });
   }
 }
 

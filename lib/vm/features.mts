@@ -1,8 +1,8 @@
 // VM features (`features[]` of a VM): bin/vm_features/feature_install_<f>.sh.
 //
 // - A port runs on the host with the VMID and works on the VM through
-//   `qm guest exec`. It is called in-process (lib/vm-features, one Node start
-//   less per feature); a port outside that registry runs as a script.
+//   `qm guest exec`. It is called in-process (lib/features/index.mts, one
+//   Node start less per feature); a port outside that registry runs as a script.
 // - A legacy bash copy was written to run inside the VM, so it still does:
 //   it is staged with the sibling files it reads (the common utilities,
 //   vm_context.json, the VM manifest, the hypervisor manifest without its
@@ -26,6 +26,8 @@ import type { VmConfig } from '../config/types.mts';
 import { certificateEntriesFor, findVm, primaryVolume, type VmSpec } from './spec.mts';
 import { FEATURE_LAUNCH_SCRIPT, guestScript, runJob, stagingScript, type GuestTiming, type StagedFile } from '../guest/vm-agent.mts';
 import { withoutSecrets } from '../core/redact.mts';
+import { reportFeature } from '../guest/feature-plan.mts';
+import type { FeatureInstall } from '../guest/feature-steps.mts';
 
 
 export function featureScriptName(feature: string): string {
@@ -104,7 +106,6 @@ export class FeatureRunner {
       }
       const install = script.kind === 'port' ? await inProcessInstall(name) : undefined;
       if (install) {
-        const { reportFeature } = await import('../features/vm/index.mts');
         const result = await install(vmid, { config: this.ctx.config, options: this.ctx.options, pollMs: this.ctx.timing.pollMs });
         reportFeature(result);
         return;
@@ -162,17 +163,13 @@ export class FeatureRunner {
 
 export const GUEST_STAGING_DIR = '/var/lib/phoenix/vm_features';
 
-type Install = import('../features/vm/index.mts').FeatureInstall;
-
 /** The in-process entry point of a ported VM feature, by upstream script name. */
-export async function inProcessInstall(name: string): Promise<Install | undefined> {
-  const install = /^vm_features\/feature_install_(\w+)\.sh$/.exec(name)?.[1];
-  const sync = /^vm_features\/feature_(sync_\w+)\.sh$/.exec(name)?.[1];
-  if (!install && !sync) return undefined;
+export async function inProcessInstall(name: string): Promise<FeatureInstall | undefined> {
+  const feature = /^vm_features\/feature_install_(\w+)\.sh$/.exec(name)?.[1] ?? /^vm_features\/feature_(sync_\w+)\.sh$/.exec(name)?.[1];
+  if (!feature) return undefined;
   // Loaded only by runs that apply features: start, stop and status never pay for it.
-  const registry = await import('../features/vm/index.mts');
-  if (install) return (registry.VM_FEATURES as Readonly<Record<string, Install>>)[install];
-  return registry.VM_SYNC_STEPS.find(([step]) => step === sync)?.[1];
+  const { loadFeature } = await import('../features/index.mts');
+  return loadFeature('vm', feature);
 }
 
 interface SiblingFile {

@@ -22,8 +22,12 @@ import { loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
 import { resolveOptions } from '../../lib/core/env.mts';
 import { CommandError, PhoenixError } from '../../lib/core/errors.mts';
 import { guestFile, guestScript, scriptName, type FeatureContext, type FeatureResult } from '../../lib/guest/container.mts';
+import { applyPlan, type FeaturePlan } from '../../lib/guest/feature-plan.mts';
+import * as pythonApi from '../../lib/features/lxc/python-api-service.mts';
 import { parseLxcFeatureArgs } from '../../lib/features/lxc/script.mts';
-import { loadFeature, PORTED_FEATURES } from '../../lib/features/lxc/index.mts';
+import { LXC_FEATURES as PORTED_FEATURES, loadFeature as loadPort } from '../../lib/features/index.mts';
+
+const loadFeature = (name: string) => loadPort('lxc', name);
 import * as nvidia from '../../lib/features/lxc/nvidia.mts';
 import * as traefik from '../../lib/features/lxc/traefik.mts';
 import * as stepCa from '../../lib/features/lxc/step-ca.mts';
@@ -945,6 +949,119 @@ test('scripts: no secret in calls.jsonl, the command record or the log (keys, pr
   }
   assert.match(calls, /"pct","argv":\["push","102","[^"]*client-key\.pem","\/etc\/traefik\/certs\/client-key\.pem","--perms","0600"\]/);
   assert.is(fs.statSync(path.join(certsDir, 'client-key.pem')).mode & 0o777, 0o600, 'pushed through the bind mount with its mode');
+});
+
+
+// ---------------------------------------------------------------- the plan path (lib/guest/feature-plan.mts on a container)
+
+test('plan: a container feature is a plan of checked steps; the second run applies nothing', async () => {
+  makeCt('960');
+  const plan = await pythonApi.plan('960', context());
+  assert.equal(plan.kind, 'lxc');
+  assert.equal(plan.steps.map((s) => [s.kind, s.id]), [['host', 'python-packages']]);
+  guestWrite('960', '/usr/bin/python3', '', 0o755);
+  guestWrite('960', '/usr/bin/pip3', '', 0o755);
+  const fresh = await apply('python_api_service', '960');
+  assert.is(fresh.result.outcome, 'installed');
+  assert.is(fresh.result.kind, 'lxc');
+  assert.is(fresh.result.guest, '960');
+  assert.equal(fresh.mutating, ['pct exec 960 -- bash -s -- python3 python3-pip python3-venv  <stdin: apt_install.sh>']);
+  assert.ok(fresh.calls.some((c) => c.argv.join(' ') === 'exec 960 -- which python3 pip3'), 'verified after the change');
+
+  host.injectExec({ tool: 'pct', guest: 960, command: ['dpkg-query'], stdout: dpkgInstalled('python3', 'python3-pip', 'python3-venv') });
+  const again = await apply('python_api_service', '960');
+  assert.is(again.result.outcome, 'unchanged');
+  assertReadOnly(again);
+  assert.not.ok(again.calls.some((c) => c.argv.includes('which')), 'nothing changed, nothing to verify');
+});
+
+test('plan: a dry-run prints each step of the plan and the planned total, as for a VM', async () => {
+  makeCt('103');
+  logLines.length = 0;
+  await withRunContext({ dryRun: true }, async () => {
+    const run = await apply('step_ca', '103');
+    assertDryRun(run);
+    const { reportFeature } = await import('../../lib/guest/feature-plan.mts');
+    reportFeature(run.result);
+  });
+  const said = logLines.join('\n');
+  for (const title of ['install step-cli step-ca from the Smallstep repository', 'write /usr/local/bin/run-step-ca.sh', 'write /etc/systemd/system/step-ca.service', 'reload systemd', 'enable step-ca']) {
+    assert.match(said, `step_ca: CT 103: ${title}`);
+  }
+  assert.not.match(said, /step_ca: CT 103: start step-ca/, 'a step whose check holds is not in the plan');
+  assert.match(said, /DRY-RUN: would run: pct exec 103 -- systemctl enable step-ca/);
+  assert.match(said, /step_ca: DRY-RUN: 4 change\(s\) planned on CT 103: installed step-cli step-ca; wrote \/usr\/local\/bin\/run-step-ca\.sh; wrote \/etc\/systemd\/system\/step-ca\.service; enabled step-ca/);
+});
+
+test('plan: a failed verification fails the feature after its change', async () => {
+  makeCt('960');
+  guestWrite('960', '/usr/bin/python3', '', 0o755);
+  const err = await applyFails('python_api_service', '960');
+  assert.match(err.message, /python_api_service: pip3 still missing in CT 960 after the install/);
+  assert.ok(recordedCommands().some((r) => r.mutating && r.args.join(' ').startsWith('exec 960 -- bash -s -- python3')), 'the change was made before the verification failed');
+
+  makeCt('920');
+  host.injectExec({ tool: 'pct', guest: 920, command: ['docker', '--version'], exit: 127, stderr: 'docker: not found\n' });
+  const docker = await applyFails('docker', '920');
+  assert.match(docker.message, /docker: 'docker --version' fails in CT 920 after the install \(exit 127\)/);
+});
+
+test('plan: a precondition that fails stops the feature before any change', async () => {
+  makeCt('921');
+  const err = await applyFails('docker', '921');
+  assert.match(err.message, /^docker: CT 921 has the nvidia feature but no nvidia-smi$/);
+  assert.match(err.hint ?? '', /list nvidia before docker/);
+  assert.equal(host.calls().filter((c) => c.argv[0] !== 'status' && !(c.argv[0] === 'exec' && ['dpkg-query', 'which', 'cat', 'systemctl', 'test'].includes(c.argv[3] ?? ''))), [], 'only looks, no change');
+});
+
+test('plan: shell probes and files on a container target: one read-only check script, then only the shortfalls, then verified', async () => {
+  makeCt('930');
+  const content = '# written by the plan test\n';
+  const plan = (): FeaturePlan => ({
+    feature: 'plan_probe',
+    kind: 'lxc',
+    guest: '930',
+    params: [['who', 'operator']],
+    steps: [
+      { kind: 'file', id: 'marker', title: 'write /etc/phoenix/marker', path: '/etc/phoenix/marker', content, mode: 0o644 },
+      { kind: 'command', id: 'greet', title: 'greet', probe: 'test -e /etc/phoenix/greeted', action: 'logger -t phoenix "hello $who"\ntouch /etc/phoenix/greeted' },
+      { kind: 'command', id: 'after-marker', title: 'note the new marker', action: 'logger -t phoenix marker', after: ['marker'] },
+    ],
+  });
+  const marker = '# phoenix plan_probe: check';
+  const missing = 'phoenix-state file /etc/phoenix/marker absent\nphoenix-state step greet missing\n';
+  const sha = (await import('node:crypto')).createHash('sha256').update(content).digest('hex');
+  const present = `phoenix-state file /etc/phoenix/marker ${sha} 644:root:root\nphoenix-state step greet ok\n`;
+  host.injectExec({ tool: 'pct', guest: 930, stdin_contains: marker, stdout: missing, times: 1 });
+  host.injectExec({ tool: 'pct', guest: 930, stdin_contains: marker, stdout: present });
+  host.clearCalls();
+  const start = recordedCommands().length;
+  const first = await applyPlan(plan(), context());
+  const recorded = recordedCommands().slice(start);
+  assert.is(first.outcome, 'installed');
+  assert.equal(first.changes, ['write /etc/phoenix/marker', 'greet', 'note the new marker']);
+  assert.equal(recorded.filter((r) => r.mutating).map((r) => [r.cmd, ...r.args].join(' ').replace(/\/\S*\/phoenix-feature-[A-Za-z0-9]+\//, '<tmp>/')), [
+    'pct exec 930 -- mkdir -p /etc/phoenix',
+    'pct push 930 <tmp>/marker /etc/phoenix/marker --perms 0644',
+    'pct exec 930 -- bash -s -- greet operator',
+    'pct exec 930 -- bash -s -- after-marker operator',
+  ]);
+  const checks = recorded.filter((r) => !r.mutating && r.args.join(' ') === 'exec 930 -- bash -s -- check operator');
+  assert.is(checks.length, 2, 'the check, then the verification');
+  assert.is(fs.readFileSync(host.guestPath('930', '/etc/phoenix/marker'), 'utf8'), content);
+
+  const again = await applyPlan(plan(), context());
+  assert.is(again.outcome, 'unchanged');
+  assert.equal(recordedCommands().slice(start + recorded.length).map((r) => [r.mutating, r.args.slice(0, 6).join(' ')]), [[false, 'exec 930 -- bash -s --']], 'one read-only check and nothing else');
+
+  host.setInjection({});
+  host.injectExec({ tool: 'pct', guest: 930, stdin_contains: marker, stdout: missing });
+  try {
+    await applyPlan(plan(), context());
+    assert.unreachable('the guest still lacks what the plan wrote');
+  } catch (err) {
+    assert.match((err as Error).message, /plan_probe: CT 930 still lacks 'marker', 'greet' after the changes/);
+  }
 });
 
 test.after(() => host.dispose());

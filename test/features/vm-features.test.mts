@@ -41,7 +41,7 @@ import * as trustedCa from '../../lib/features/vm/trusted-ca.mts';
 import * as syncCerts from '../../lib/features/vm/sync-docker-certs.mts';
 import * as syncProxy from '../../lib/features/vm/sync-docker-proxy.mts';
 import * as template from '../../lib/features/vm/template.mts';
-import { VM_FEATURES } from '../../lib/features/vm/index.mts';
+import { VM_FEATURES } from '../../lib/features/index.mts';
 
 // ---------------------------------------------------------------- fixtures
 
@@ -153,7 +153,7 @@ function answer(plan: FeaturePlan, missing: readonly string[] = []): string {
     const gone = missing.includes(step.id);
     if (step.kind === 'file') {
       lines.push(gone ? `phoenix-state file ${step.path} absent` : `phoenix-state file ${step.path} ${sha(step.content)} ${step.mode.toString(8)}:root:root`);
-    } else if (step.kind === 'require' || step.probe !== undefined) {
+    } else if (step.kind === 'require' || (step.kind === 'command' && step.probe !== undefined)) {
       lines.push(`phoenix-state step ${step.id} ${gone ? 'missing' : 'ok'}`);
     }
   }
@@ -165,12 +165,12 @@ const changeable = (plan: FeaturePlan) => plan.steps.filter((s) => s.kind !== 'r
 
 /** A VM that has none of it yet: the first check says so, the verifying one finds it all. */
 function sceneFresh(plan: FeaturePlan, stillMissing: readonly string[] = []): void {
-  host.injectExec({ tool: 'qm', guest: plan.vmid, stdin_contains: checkMarker(plan), times: 1, stdout: answer(plan, changeable(plan)) });
-  host.injectExec({ tool: 'qm', guest: plan.vmid, stdin_contains: checkMarker(plan), stdout: answer(plan, stillMissing) });
+  host.injectExec({ tool: 'qm', guest: plan.guest, stdin_contains: checkMarker(plan), times: 1, stdout: answer(plan, changeable(plan)) });
+  host.injectExec({ tool: 'qm', guest: plan.guest, stdin_contains: checkMarker(plan), stdout: answer(plan, stillMissing) });
 }
 
 function sceneEquipped(plan: FeaturePlan): void {
-  host.injectExec({ tool: 'qm', guest: plan.vmid, stdin_contains: checkMarker(plan), stdout: answer(plan) });
+  host.injectExec({ tool: 'qm', guest: plan.guest, stdin_contains: checkMarker(plan), stdout: answer(plan) });
 }
 
 /** How many more uses the exec rule matching `marker` has left (0: the script reached the guest). */
@@ -281,7 +281,7 @@ test('the read-only checks run under real bash and answer for every step and fil
     const r = spawnSync('bash', args, { input: checkScript(plan), encoding: 'utf8', env: { HOME: home }, timeout: 20_000 });
     assert.is(r.status, 0, `${c.feature}: ${r.stderr}`);
     const expected = plan.steps.flatMap((s) =>
-      s.kind === 'file' ? [new RegExp(`^phoenix-state file ${s.path} (absent|[0-9a-f]{64} \\d+:\\S+:\\S+)$`, 'm')] : s.probe !== undefined ? [new RegExp(`^phoenix-state step ${s.id} (ok|missing)$`, 'm')] : [],
+      s.kind === 'file' ? [new RegExp(`^phoenix-state file ${s.path} (absent|[0-9a-f]{64} \\d+:\\S+:\\S+)$`, 'm')] : s.kind !== 'host' && s.probe !== undefined ? [new RegExp(`^phoenix-state step ${s.id} (ok|missing)$`, 'm')] : [],
     );
     for (const re of expected) assert.match(r.stdout, re, `${c.feature}: ${re}`);
     assert.is(r.stdout.trim().split('\n').length, expected.length, `${c.feature}: one line each\n${r.stdout}`);
@@ -304,7 +304,7 @@ test('arguments: <vmid> as the bash, usage errors exit 1', () => {
 });
 
 test('vm-manager can call every listed feature in-process', () => {
-  assert.equal(Object.keys(VM_FEATURES).sort(), ['base_setup', 'docker', 'docker_proxy', 'step_cli', 'trusted_ca']);
+  assert.equal([...VM_FEATURES].sort(), ['base_setup', 'docker', 'docker_proxy', 'step_cli', 'trusted_ca']);
 });
 
 // ---------------------------------------------------------------- each feature: fresh, equipped, dry-run
@@ -508,7 +508,7 @@ test('docker_proxy without a daemon certificate is a configuration error', () =>
 
 test('plans with unsafe constants are refused before anything runs', async () => {
   const ctx = context();
-  const bad: FeaturePlan = { feature: 'x', vmid: '1002', steps: [{ kind: 'file', id: 'f', title: 'f', path: '/etc/$(reboot)', content: '', mode: 0o644 }] };
+  const bad: FeaturePlan = { feature: 'x', kind: 'vm', guest: '1002', steps: [{ kind: 'file', id: 'f', title: 'f', path: '/etc/$(reboot)', content: '', mode: 0o644 }] };
   try {
     await applyPlan(bad, ctx);
     assert.unreachable();

@@ -4,7 +4,9 @@
 // The bash looked for `gnupg` and `locales` as commands, found neither, and
 // so reinstalled on every run; its locale.gen edit never matched.
 
-import { changeLog, missingPackages, probe, readGuestFile, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
+import { applyPlan, type FeaturePlan } from '../../guest/feature-plan.mts';
+import { once, packageProbe } from '../../guest/feature-container.mts';
+import { probe, readGuestFile, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 
 export const FEATURE = 'base_setup';
 
@@ -18,20 +20,40 @@ export const LOCALE = 'en_US.UTF-8';
 const LOCALE_LISTED = /^en_US\.utf8$/im;
 const LOCALE_DEFAULTS = [/^LANG="?en_US\.UTF-8"?$/m, /^LC_ALL="?en_US\.UTF-8"?$/m];
 
-export async function install(ctid: string, _context: FeatureContext): Promise<FeatureResult> {
-  const changes = changeLog(FEATURE, ctid);
+/**
+ * One step: the packages and the locale are one guest script, so a fresh
+ * container gets one `pct exec` and a partial one only what it lacks.
+ */
+export async function plan(ctid: string, _context: FeatureContext): Promise<FeaturePlan> {
   await requireRunning(ctid);
-  const missing = await missingPackages(ctid, BASE_PACKAGES);
-  const localeReady = await localeConfigured(ctid);
-  if (missing.length === 0 && localeReady) return changes.result();
-
-  await runGuestScript(ctid, 'base_setup.sh', [localeReady ? 'no' : 'yes', ...missing], {
+  const packages = packageProbe(ctid, BASE_PACKAGES);
+  const localeReady = once(() => localeConfigured(ctid));
+  return {
     feature: FEATURE,
-    label: missing.length > 0 ? `installing ${missing.join(' ')}` : `generating the ${LOCALE} locale`,
-  });
-  if (missing.length > 0) changes.add(`installed ${missing.join(' ')}`);
-  if (!localeReady) changes.add(`generated ${LOCALE} and made it the default`);
-  return changes.result();
+    kind: 'lxc',
+    guest: ctid,
+    steps: [
+      {
+        kind: 'host',
+        id: 'base-packages-and-locale',
+        title: `install the base packages and the ${LOCALE} locale`,
+        check: async () => (await packages.missing()).length === 0 && (await localeReady()),
+        apply: async () => {
+          const missing = await packages.missing();
+          const ready = await localeReady();
+          await runGuestScript(ctid, 'base_setup.sh', [ready ? 'no' : 'yes', ...missing], {
+            feature: FEATURE,
+            label: missing.length > 0 ? `installing ${missing.join(' ')}` : `generating the ${LOCALE} locale`,
+          });
+          return [...(missing.length > 0 ? [`installed ${missing.join(' ')}`] : []), ...(ready ? [] : [`generated ${LOCALE} and made it the default`])];
+        },
+      },
+    ],
+  };
+}
+
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  return applyPlan(await plan(ctid, context), context);
 }
 
 async function localeConfigured(ctid: string): Promise<boolean> {

@@ -10,23 +10,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import { PhoenixError } from '../../core/errors.mts';
 import { warn } from '../../core/log.mts';
-import { isDryRun } from '../../core/context.mts';
-import {
-  changeLog,
-  hasFeature,
-  installedPackages,
-  missingCommands,
-  probe,
-  pushContent,
-  readGuestFile,
-  requireRunning,
-  runGuestCommand,
-  runGuestScript,
-  serviceState,
-  type FeatureContext,
-  type FeatureResult,
-} from '../../guest/container.mts';
-import { ensureCudaRepo } from './nvidia.mts';
+import { applyPlan, once, type FeaturePlan, type HostStep } from '../../guest/feature-plan.mts';
+import { packageProbe, serviceProbe } from '../../guest/feature-container.mts';
+import { hasFeature, missingCommands, probe, pushContent, readGuestFile, requireRunning, runGuestCommand, runGuestScript, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
+import { cudaRepoStep } from './nvidia.mts';
 
 export const FEATURE = 'docker';
 
@@ -56,61 +43,102 @@ export function desiredDaemonConfig(current: unknown, nvidia: boolean): Json {
   return config;
 }
 
-export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
-  const changes = changeLog(FEATURE, ctid);
+export async function plan(ctid: string, context: FeatureContext): Promise<FeaturePlan> {
   await requireRunning(ctid);
   const nvidia = hasFeature(context, ctid, 'nvidia');
   const wanted: string[] = [...DOCKER_PACKAGES, STORAGE_PACKAGE, ...(nvidia ? [NVIDIA_TOOLKIT] : [])];
-  const installed = await installedPackages(ctid, wanted);
-  const text = await readGuestFile(ctid, DAEMON_JSON);
-  let current: unknown;
-  try {
-    current = text === undefined ? undefined : JSON.parse(text);
-  } catch {
-    warn(`${FEATURE}: ${DAEMON_JSON} in CT ${ctid} is not valid JSON; it will be rewritten`);
-  }
-  const desired = desiredDaemonConfig(current, nvidia);
-  const configOk = current !== undefined && isDeepStrictEqual(current, desired);
-  const state = await serviceState(ctid, 'docker');
-  if (wanted.every((p) => installed.has(p)) && configOk && state.active && state.enabled) return changes.result();
-
-  let restart = false;
-  const dockerMissing = DOCKER_PACKAGES.filter((p) => !installed.has(p));
-  if (dockerMissing.length > 0) {
-    await runGuestScript(ctid, 'docker.sh', dockerMissing, { feature: FEATURE, label: `installing ${dockerMissing.join(' ')} from Docker's repository` });
-    changes.add(`installed ${dockerMissing.join(' ')}`);
-    restart = true;
-  }
-  if (!installed.has(STORAGE_PACKAGE)) {
-    await runGuestScript(ctid, 'apt_install.sh', [STORAGE_PACKAGE], { feature: FEATURE, label: `installing ${STORAGE_PACKAGE}` });
-    changes.add(`installed ${STORAGE_PACKAGE}`);
-    restart = true;
-  }
-  if (nvidia && !installed.has(NVIDIA_TOOLKIT)) {
-    if ((await missingCommands(ctid, ['nvidia-smi'])).length > 0) {
-      throw new PhoenixError(`${FEATURE}: CT ${ctid} has the nvidia feature but no nvidia-smi`, { hint: 'list nvidia before docker in the CT features' });
+  const packages = packageProbe(ctid, wanted);
+  const has = async (name: string) => (await packages.installed()).has(name);
+  const daemon = once(async () => {
+    const text = await readGuestFile(ctid, DAEMON_JSON);
+    let current: unknown;
+    try {
+      current = text === undefined ? undefined : JSON.parse(text);
+    } catch {
+      warn(`${FEATURE}: ${DAEMON_JSON} in CT ${ctid} is not valid JSON; it will be rewritten`);
     }
-    await ensureCudaRepo(ctid, context, FEATURE, changes);
-    await runGuestScript(ctid, 'apt_install.sh', [NVIDIA_TOOLKIT], { feature: FEATURE, label: `installing ${NVIDIA_TOOLKIT}` });
-    changes.add(`installed ${NVIDIA_TOOLKIT}`);
-    restart = true;
-  }
-  if (!configOk) {
-    await pushContent(ctid, DAEMON_JSON, `${JSON.stringify(desired, null, 2)}\n`, { feature: FEATURE, label: `writing ${DAEMON_JSON}`, perms: '0644', mkdir: true });
-    changes.add(`${text === undefined ? 'wrote' : 'updated'} ${DAEMON_JSON}`);
-    restart = true;
-  }
-  if (!state.enabled) {
-    await runGuestCommand(ctid, ['systemctl', 'enable', 'docker'], { feature: FEATURE, label: 'enabling docker' });
-    changes.add('enabled docker');
-  }
-  if (restart || !state.active) {
-    await runGuestCommand(ctid, ['systemctl', 'restart', 'docker'], { feature: FEATURE, label: 'restarting docker' });
-    changes.add(state.active ? 'restarted docker' : 'started docker');
-  }
-  if (!isDryRun()) {
-    const version = await probe(ctid, ['docker', '--version']);
-    if (version.code !== 0) throw new PhoenixError(`${FEATURE}: 'docker --version' fails in CT ${ctid} after the install (exit ${version.code})`);
-  }
-  return changes.result();
+    const desired = desiredDaemonConfig(current, nvidia);
+    return { text, desired, ok: current !== undefined && isDeepStrictEqual(current, desired) };
+  });
+  const service = serviceProbe(ctid, 'docker');
+  const aptStep = (id: string, name: string): HostStep => ({
+    kind: 'host',
+    id,
+    title: `install ${name}`,
+    check: () => has(name),
+    apply: async () => {
+      await runGuestScript(ctid, 'apt_install.sh', [name], { feature: FEATURE, label: `installing ${name}` });
+      return [`installed ${name}`];
+    },
+  });
+  const gpuSteps: HostStep[] = nvidia ? [cudaRepoStep(ctid, context, FEATURE, async () => !(await has(NVIDIA_TOOLKIT))), aptStep('nvidia-toolkit', NVIDIA_TOOLKIT)] : [];
+  return {
+    feature: FEATURE,
+    kind: 'lxc',
+    guest: ctid,
+    steps: [
+      {
+        kind: 'require',
+        id: 'nvidia-smi',
+        title: 'the NVIDIA user space is installed (for the container toolkit)',
+        check: async () => !nvidia || (await has(NVIDIA_TOOLKIT)) || (await missingCommands(ctid, ['nvidia-smi'])).length === 0,
+        message: `CT ${ctid} has the nvidia feature but no nvidia-smi`,
+        hint: 'list nvidia before docker in the CT features',
+      },
+      {
+        kind: 'host',
+        id: 'docker-packages',
+        title: `install ${DOCKER_PACKAGES.join(' ')} from Docker's repository`,
+        check: async () => (await packages.missing()).every((p) => !(DOCKER_PACKAGES as readonly string[]).includes(p)),
+        apply: async () => {
+          const missing = (await packages.missing()).filter((p) => (DOCKER_PACKAGES as readonly string[]).includes(p));
+          await runGuestScript(ctid, 'docker.sh', missing, { feature: FEATURE, label: `installing ${missing.join(' ')} from Docker's repository` });
+          return [`installed ${missing.join(' ')}`];
+        },
+      },
+      aptStep('storage-driver', STORAGE_PACKAGE),
+      ...gpuSteps,
+      {
+        kind: 'host',
+        id: 'daemon-json',
+        title: `write ${DAEMON_JSON}`,
+        check: async () => (await daemon()).ok,
+        apply: async () => {
+          const { text, desired } = await daemon();
+          await pushContent(ctid, DAEMON_JSON, `${JSON.stringify(desired, null, 2)}\n`, { feature: FEATURE, label: `writing ${DAEMON_JSON}`, perms: '0644', mkdir: true });
+          return [`${text === undefined ? 'wrote' : 'updated'} ${DAEMON_JSON}`];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'docker-enabled',
+        title: 'enable docker',
+        check: async () => (await service()).enabled,
+        apply: async () => {
+          await runGuestCommand(ctid, ['systemctl', 'enable', 'docker'], { feature: FEATURE, label: 'enabling docker' });
+          return ['enabled docker'];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'docker-running',
+        title: 'restart docker (new packages or settings)',
+        check: async () => (await service()).active,
+        after: ['docker-packages', 'storage-driver', 'nvidia-toolkit', 'daemon-json'].filter((id) => nvidia || id !== 'nvidia-toolkit'),
+        apply: async () => {
+          const active = (await service()).active;
+          await runGuestCommand(ctid, ['systemctl', 'restart', 'docker'], { feature: FEATURE, label: 'restarting docker' });
+          return [active ? 'restarted docker' : 'started docker'];
+        },
+      },
+    ],
+    verify: async () => {
+      const version = await probe(ctid, ['docker', '--version']);
+      if (version.code !== 0) throw new PhoenixError(`${FEATURE}: 'docker --version' fails in CT ${ctid} after the install (exit ${version.code})`);
+    },
+  };
+}
+
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  return applyPlan(await plan(ctid, context), context);
 }

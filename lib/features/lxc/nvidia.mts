@@ -12,19 +12,9 @@ import { ensureDir, uniqueSuffix } from '../../core/fs.mts';
 import { ConfigError, PhoenixError } from '../../core/errors.mts';
 import { info } from '../../core/log.mts';
 import * as pct from '../../pve/pct.mts';
-import {
-  changeLog,
-  guestConfig,
-  missingPackages,
-  probe,
-  pushHostFile,
-  readGuestFile,
-  requireRunning,
-  runGuestScript,
-  type Changes,
-  type FeatureContext,
-  type FeatureResult,
-} from '../../guest/container.mts';
+import { applyPlan, once, type FeaturePlan, type HostStep } from '../../guest/feature-plan.mts';
+import { packageProbe } from '../../guest/feature-container.mts';
+import { guestConfig, probe, pushHostFile, readGuestFile, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 
 export const FEATURE = 'nvidia';
 
@@ -119,20 +109,31 @@ export async function cudaRepoConfigured(ctid: string, repoUrl: string): Promise
   return pct.test(ctid, '-f', CUDA_KEYRING);
 }
 
-/** Configure NVIDIA's CUDA apt repository unless it already is (shared with the docker feature). */
-export async function ensureCudaRepo(ctid: string, context: FeatureContext, feature: string, changes: Changes): Promise<void> {
+/**
+ * NVIDIA's CUDA apt repository, configured when `wanted` says a package
+ * from it is about to be installed and it is not configured yet (shared
+ * with the docker feature).
+ */
+export function cudaRepoStep(ctid: string, context: FeatureContext, feature: string, wanted: () => Promise<boolean>): HostStep {
   const repoUrl = context.config.lxc.nvidia_repo_url;
-  if (repoUrl === undefined) {
-    throw new ConfigError(context.config.paths.lxc, '/nvidia_repo_url', 'missing; the CUDA apt repository URL is needed to install from it');
-  }
-  if (await cudaRepoConfigured(ctid, repoUrl)) return;
-  const ubuntu = /ubuntu(\d{4})/.exec(repoUrl)?.[1];
-  if (ubuntu === undefined) {
-    throw new ConfigError(context.config.paths.lxc, '/nvidia_repo_url', `expected an NVIDIA repository URL naming the Ubuntu release (…/ubuntuNNNN/…), got ${repoUrl}`);
-  }
-  const url = repoUrl.endsWith('/') ? repoUrl : `${repoUrl}/`;
-  await runGuestScript(ctid, 'cuda_repo.sh', [url, ubuntu, CUDA_REPO_KEY], { feature, label: 'configuring the CUDA apt repository' });
-  changes.add(`configured the CUDA repository ${url}`);
+  return {
+    kind: 'host',
+    id: 'cuda-repo',
+    title: 'configure the CUDA apt repository',
+    check: async () => !(await wanted()) || (repoUrl !== undefined && (await cudaRepoConfigured(ctid, repoUrl))),
+    apply: async () => {
+      if (repoUrl === undefined) {
+        throw new ConfigError(context.config.paths.lxc, '/nvidia_repo_url', 'missing; the CUDA apt repository URL is needed to install from it');
+      }
+      const ubuntu = /ubuntu(\d{4})/.exec(repoUrl)?.[1];
+      if (ubuntu === undefined) {
+        throw new ConfigError(context.config.paths.lxc, '/nvidia_repo_url', `expected an NVIDIA repository URL naming the Ubuntu release (…/ubuntuNNNN/…), got ${repoUrl}`);
+      }
+      const url = repoUrl.endsWith('/') ? repoUrl : `${repoUrl}/`;
+      await runGuestScript(ctid, 'cuda_repo.sh', [url, ubuntu, CUDA_REPO_KEY], { feature, label: 'configuring the CUDA apt repository' });
+      return [`configured the CUDA repository ${url}`];
+    },
+  };
 }
 
 /**
@@ -160,39 +161,72 @@ async function cachedRunfile(context: FeatureContext, url: string): Promise<stri
   return file;
 }
 
-export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
-  const changes = changeLog(FEATURE, ctid);
+export async function plan(ctid: string, context: FeatureContext): Promise<FeaturePlan> {
   await requireRunning(ctid);
   await waitForDevices(ctid, gpuDevices(context, ctid));
-
   const settings = nvidiaSettings(context);
   const toolkit = toolkitPackage(settings.cudaVersion);
-  const installed = await driverVersion(ctid);
-  const driverOk = installed !== undefined && (settings.driverVersion === undefined || installed === settings.driverVersion);
-  const toolkitMissing = (await missingPackages(ctid, [toolkit])).length > 0;
-  if (driverOk && !toolkitMissing) return changes.result();
+  const installed = once(() => driverVersion(ctid));
+  const driverOk = async () => {
+    const version = await installed();
+    return version !== undefined && (settings.driverVersion === undefined || version === settings.driverVersion);
+  };
+  const prerequisites = packageProbe(ctid, PREREQUISITES);
+  const toolkitProbe = packageProbe(ctid, [toolkit]);
+  const toolkitMissing = async () => (await toolkitProbe.missing()).length > 0;
+  const runfileUrl = (): string => {
+    if (settings.runfileUrl === undefined) throw new ConfigError(context.config.paths.lxc, '/nvidia_runfile_url', 'missing; the NVIDIA driver runfile URL is needed to install the driver');
+    return settings.runfileUrl;
+  };
+  return {
+    feature: FEATURE,
+    kind: 'lxc',
+    guest: ctid,
+    steps: [
+      {
+        kind: 'host',
+        id: 'driver-prerequisites',
+        title: `install what the NVIDIA installer needs (${PREREQUISITES.join(' ')})`,
+        check: async () => (await driverOk()) || (await prerequisites.missing()).length === 0,
+        apply: async () => {
+          runfileUrl();
+          const missing = await prerequisites.missing();
+          await runGuestScript(ctid, 'apt_install.sh', missing, { feature: FEATURE, label: `installing ${missing.join(' ')}` });
+          return [`installed ${missing.join(' ')}`];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'driver',
+        title: `install the NVIDIA user space ${settings.driverVersion ?? ''}`.trim(),
+        check: driverOk,
+        apply: async () => {
+          const hostFile = await cachedRunfile(context, runfileUrl());
+          const guestFile = `/tmp/${path.basename(hostFile)}`;
+          await pushHostFile(ctid, hostFile, guestFile, { feature: FEATURE, label: 'copying the driver runfile', perms: '0700' });
+          await runGuestScript(ctid, 'nvidia_runfile.sh', [guestFile], { feature: FEATURE, label: 'running the NVIDIA installer', timeoutMs: RUNFILE_TIMEOUT_MS });
+          const before = await installed();
+          return [before === undefined ? `installed the NVIDIA user space ${settings.driverVersion ?? ''}`.trim() : `replaced NVIDIA user space ${before} with ${settings.driverVersion}`];
+        },
+      },
+      cudaRepoStep(ctid, context, FEATURE, toolkitMissing),
+      {
+        kind: 'host',
+        id: 'cuda-toolkit',
+        title: `install ${toolkit}`,
+        check: async () => !(await toolkitMissing()),
+        apply: async () => {
+          await runGuestScript(ctid, 'apt_install.sh', [toolkit], { feature: FEATURE, label: `installing ${toolkit}`, timeoutMs: TOOLKIT_TIMEOUT_MS });
+          return [`installed ${toolkit}`];
+        },
+      },
+    ],
+    verify: () => verify(ctid, settings),
+  };
+}
 
-  if (!driverOk) {
-    const url = settings.runfileUrl;
-    if (url === undefined) throw new ConfigError(context.config.paths.lxc, '/nvidia_runfile_url', 'missing; the NVIDIA driver runfile URL is needed to install the driver');
-    const prerequisites = await missingPackages(ctid, PREREQUISITES);
-    if (prerequisites.length > 0) {
-      await runGuestScript(ctid, 'apt_install.sh', prerequisites, { feature: FEATURE, label: `installing ${prerequisites.join(' ')}` });
-      changes.add(`installed ${prerequisites.join(' ')}`);
-    }
-    const hostFile = await cachedRunfile(context, url);
-    const guestFile = `/tmp/${path.basename(hostFile)}`;
-    await pushHostFile(ctid, hostFile, guestFile, { feature: FEATURE, label: 'copying the driver runfile', perms: '0700' });
-    await runGuestScript(ctid, 'nvidia_runfile.sh', [guestFile], { feature: FEATURE, label: 'running the NVIDIA installer', timeoutMs: RUNFILE_TIMEOUT_MS });
-    changes.add(installed === undefined ? `installed the NVIDIA user space ${settings.driverVersion ?? ''}`.trim() : `replaced NVIDIA user space ${installed} with ${settings.driverVersion}`);
-  }
-  if (toolkitMissing) {
-    await ensureCudaRepo(ctid, context, FEATURE, changes);
-    await runGuestScript(ctid, 'apt_install.sh', [toolkit], { feature: FEATURE, label: `installing ${toolkit}`, timeoutMs: TOOLKIT_TIMEOUT_MS });
-    changes.add(`installed ${toolkit}`);
-  }
-  if (!isDryRun()) await verify(ctid, settings);
-  return changes.result();
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  return applyPlan(await plan(ctid, context), context);
 }
 
 async function verify(ctid: string, settings: NvidiaSettings): Promise<void> {

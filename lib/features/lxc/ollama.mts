@@ -3,18 +3,9 @@
 // enabled and running. The bash rewrote the unit and restarted the service
 // on every run, then queried the API at once, racing the restart.
 
-import {
-  changeLog,
-  guestFile,
-  missingCommands,
-  pushContent,
-  readGuestFile,
-  requireRunning,
-  runGuestScript,
-  serviceState,
-  type FeatureContext,
-  type FeatureResult,
-} from '../../guest/container.mts';
+import { applyPlan, type FeaturePlan } from '../../guest/feature-plan.mts';
+import { guestFileStep, once, serviceProbe } from '../../guest/feature-container.mts';
+import { guestFile, missingCommands, requireRunning, runGuestScript, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 
 export const FEATURE = 'ollama';
 
@@ -34,25 +25,46 @@ export function unitFile(): string {
   return guestFile('ollama.service');
 }
 
-export async function install(ctid: string, _context: FeatureContext): Promise<FeatureResult> {
-  const changes = changeLog(FEATURE, ctid);
+export async function plan(ctid: string, _context: FeatureContext): Promise<FeaturePlan> {
   await requireRunning(ctid);
-  const binaryMissing = (await missingCommands(ctid, ['ollama'])).length > 0;
-  const unit = unitFile();
-  const currentUnit = await readGuestFile(ctid, UNIT_PATH);
-  const state = await serviceState(ctid, 'ollama');
-  if (!binaryMissing && currentUnit === unit && state.active && state.enabled) return changes.result();
+  const binaryMissing = once(async () => (await missingCommands(ctid, ['ollama'])).length > 0);
+  const unit = guestFileStep(ctid, { id: 'unit', feature: FEATURE, path: UNIT_PATH, content: unitFile, perms: '0644', label: 'writing ollama.service' });
+  const service = serviceProbe(ctid, 'ollama');
+  return {
+    feature: FEATURE,
+    kind: 'lxc',
+    guest: ctid,
+    steps: [
+      {
+        kind: 'host',
+        id: 'ollama',
+        title: 'run the Ollama installer',
+        check: async () => !(await binaryMissing()),
+        apply: async () => {
+          await runGuestScript(ctid, 'ollama_install.sh', [INSTALLER_URL], { feature: FEATURE, label: 'running the Ollama installer', timeoutMs: INSTALL_TIMEOUT_MS });
+          return ['installed ollama'];
+        },
+      },
+      // The installer writes a unit of its own, so ours goes in after it.
+      { ...unit, after: ['ollama'] },
+      {
+        kind: 'host',
+        id: 'service',
+        title: 'start ollama and wait for its API',
+        check: async () => {
+          const state = await service();
+          return state.active && state.enabled;
+        },
+        after: ['ollama', 'unit'],
+        apply: async () => {
+          await runGuestScript(ctid, 'ollama_service.sh', [API_URL, String(API_WAIT_SECONDS)], { feature: FEATURE, label: 'starting ollama and waiting for its API' });
+          return ['(re)started ollama; its API answers'];
+        },
+      },
+    ],
+  };
+}
 
-  if (binaryMissing) {
-    await runGuestScript(ctid, 'ollama_install.sh', [INSTALLER_URL], { feature: FEATURE, label: 'running the Ollama installer', timeoutMs: INSTALL_TIMEOUT_MS });
-    changes.add('installed ollama');
-  }
-  // The installer writes a unit of its own, so ours goes in after it.
-  if (binaryMissing || currentUnit !== unit) {
-    await pushContent(ctid, UNIT_PATH, unit, { feature: FEATURE, label: 'writing ollama.service', perms: '0644' });
-    changes.add(`wrote ${UNIT_PATH}`);
-  }
-  await runGuestScript(ctid, 'ollama_service.sh', [API_URL, String(API_WAIT_SECONDS)], { feature: FEATURE, label: 'starting ollama and waiting for its API' });
-  changes.add('(re)started ollama; its API answers');
-  return changes.result();
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  return applyPlan(await plan(ctid, context), context);
 }

@@ -7,8 +7,8 @@
 
 import { ConfigError, PhoenixError } from '../../core/errors.mts';
 import { warn } from '../../core/log.mts';
-import { isDryRun } from '../../core/context.mts';
-import { changeLog, guestConfig, missingCommands, probe, requireRunning, runGuestCommand, skipped, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
+import { applyPlan, once, type FeaturePlan } from '../../guest/feature-plan.mts';
+import { guestConfig, missingCommands, probe, requireRunning, runGuestCommand, skipped, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 
 export const FEATURE = 'portainer';
 
@@ -59,31 +59,54 @@ async function containerNames(ctid: string, all: boolean): Promise<string[]> {
   return result.code === 0 ? result.stdout.split('\n').map((n) => n.trim()).filter(Boolean) : [];
 }
 
-export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+/** The plan for this CT's role, or the reason there is nothing to do. */
+export async function plan(ctid: string, context: FeatureContext): Promise<FeaturePlan | string> {
   const role = guestConfig(context, ctid)?.portainer_role ?? 'none';
-  if (role === 'none') return skipped(FEATURE, ctid, 'portainer_role is none');
+  if (role === 'none') return 'portainer_role is none';
   if (role !== 'server' && role !== 'agent') {
     warn(`${FEATURE}: CT ${ctid} has portainer_role '${role}'; only server and agent run a Portainer container`);
-    return skipped(FEATURE, ctid, `portainer_role '${role}' runs no Portainer container`);
+    return `portainer_role '${role}' runs no Portainer container`;
   }
-  const changes = changeLog(FEATURE, ctid);
   await requireRunning(ctid);
-  if ((await missingCommands(ctid, ['docker'])).length > 0) {
-    throw new PhoenixError(`${FEATURE}: docker is not installed in CT ${ctid}`, { hint: 'list docker before portainer in the CT features' });
-  }
   const name = role === 'server' ? SERVER_CONTAINER : AGENT_CONTAINER;
-  if ((await containerNames(ctid, false)).includes(name)) return changes.result();
+  const running = once(() => containerNames(ctid, false));
+  return {
+    feature: FEATURE,
+    kind: 'lxc',
+    guest: ctid,
+    steps: [
+      {
+        kind: 'require',
+        id: 'docker',
+        title: 'docker is installed',
+        check: async () => (await missingCommands(ctid, ['docker'])).length === 0,
+        message: `docker is not installed in CT ${ctid}`,
+        hint: 'list docker before portainer in the CT features',
+      },
+      {
+        kind: 'host',
+        id: 'container',
+        title: `run the ${name} container`,
+        check: async () => (await running()).includes(name),
+        apply: async () => {
+          // A stopped container of that name is started again, not replaced: its data volume stays in use.
+          if ((await containerNames(ctid, true)).includes(name)) {
+            await runGuestCommand(ctid, ['docker', 'start', name], { feature: FEATURE, label: `starting the existing ${name} container` });
+            return [`started the existing ${name} container`];
+          }
+          await runGuestCommand(ctid, dockerRunArgs(context, role), { feature: FEATURE, label: `creating the ${name} container` });
+          return [`created the ${name} container`];
+        },
+      },
+    ],
+    verify: async () => {
+      const inspect = await probe(ctid, ['docker', 'inspect', '-f', '{{.State.Running}}', name]);
+      if (inspect.stdout.trim() !== 'true') throw new PhoenixError(`${FEATURE}: the ${name} container is not running in CT ${ctid} after the start`);
+    },
+  };
+}
 
-  if ((await containerNames(ctid, true)).includes(name)) {
-    await runGuestCommand(ctid, ['docker', 'start', name], { feature: FEATURE, label: `starting the existing ${name} container` });
-    changes.add(`started the existing ${name} container`);
-  } else {
-    await runGuestCommand(ctid, dockerRunArgs(context, role), { feature: FEATURE, label: `creating the ${name} container` });
-    changes.add(`created the ${name} container`);
-  }
-  if (!isDryRun()) {
-    const inspect = await probe(ctid, ['docker', 'inspect', '-f', '{{.State.Running}}', name]);
-    if (inspect.stdout.trim() !== 'true') throw new PhoenixError(`${FEATURE}: the ${name} container is not running in CT ${ctid} after the start`);
-  }
-  return changes.result();
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  const p = await plan(ctid, context);
+  return typeof p === 'string' ? skipped(FEATURE, ctid, p) : applyPlan(p, context);
 }

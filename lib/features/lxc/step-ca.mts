@@ -9,9 +9,11 @@
 
 import * as pct from '../../pve/pct.mts';
 import { info, warn } from '../../core/log.mts';
-import { changeLog, ensureGuestFile, guestFile, requireRunning, runGuestCommand, serviceState, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
-import { ensureSmallstepPackages } from './step-cli.mts';
-import { rootCaFile, STEP_CA_STEPPATH, stepCaCtid, syncRootCaFromCa } from '../../guest/root-ca.mts';
+import { applyPlan, type FeaturePlan } from '../../guest/feature-plan.mts';
+import { guestFileStep, once, serviceProbe } from '../../guest/feature-container.mts';
+import { guestFile, readGuestFile, requireRunning, runGuestCommand, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
+import { smallstepStep } from './step-cli.mts';
+import { rootCaFile, rootCaOnHostMatches, STEP_CA_ROOT_CERT, STEP_CA_STEPPATH, stepCaCtid, syncRootCaFromCa } from '../../guest/root-ca.mts';
 
 export const FEATURE = 'step_ca';
 
@@ -30,40 +32,96 @@ export function unitFile(): string {
   return guestFile('step-ca.service', { STEPPATH: STEP_CA_STEPPATH });
 }
 
-export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
-  const changes = changeLog(FEATURE, ctid);
+/**
+ * Packages, wrapper and unit, systemd told about a unit it runs an older
+ * copy of (a run stopped before its daemon-reload), enabled; once the CA is
+ * initialised, started (or restarted for a new wrapper or unit) and its root
+ * certificate copied to the host.
+ */
+export async function plan(ctid: string, context: FeatureContext): Promise<FeaturePlan> {
   await requireRunning(ctid);
-  await ensureSmallstepPackages(ctid, ['step-cli', 'step-ca'], FEATURE, changes);
+  const wrapper = guestFileStep(ctid, { id: 'wrapper', feature: FEATURE, path: WRAPPER_PATH, content: wrapperScript, perms: '0755', label: 'installing the step-ca wrapper' });
+  const unit = guestFileStep(ctid, { id: 'unit', feature: FEATURE, path: UNIT_PATH, content: unitFile, perms: '0644', label: 'installing step-ca.service' });
+  const service = serviceProbe(ctid, SERVICE);
+  const initialised = once(async () => {
+    const ready = await pct.test(ctid, '-f', CA_CONFIG);
+    if (!ready) info(`${FEATURE}: the CA in CT ${ctid} is not initialised yet (${CA_CONFIG}); its application script initialises it, and step-ca starts then`);
+    return ready;
+  });
+  const caInContainer = once(() => readGuestFile(ctid, STEP_CA_ROOT_CERT));
+  return {
+    feature: FEATURE,
+    kind: 'lxc',
+    guest: ctid,
+    steps: [
+      smallstepStep(ctid, ['step-cli', 'step-ca'], FEATURE),
+      wrapper,
+      unit,
+      {
+        kind: 'host',
+        id: 'daemon-reload',
+        title: 'reload systemd',
+        check: async () => !(await service()).needsReload,
+        after: ['unit'],
+        apply: async () => {
+          await runGuestCommand(ctid, ['systemctl', 'daemon-reload'], { feature: FEATURE, label: 'reloading systemd' });
+          return (await unit.inPlace()) ? ['reloaded systemd: step-ca.service had changed since it was loaded (an interrupted run)'] : [];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'enable',
+        title: 'enable step-ca',
+        check: async () => (await service()).enabled,
+        apply: async () => {
+          await runGuestCommand(ctid, ['systemctl', 'enable', SERVICE], { feature: FEATURE, label: 'enabling step-ca' });
+          return ['enabled step-ca'];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'start',
+        title: 'start step-ca',
+        // Before the CA exists the unit's condition keeps it stopped: nothing to start yet.
+        check: async () => !(await initialised()) || (await service()).active,
+        apply: async () => {
+          await runGuestCommand(ctid, ['systemctl', 'start', SERVICE], { feature: FEATURE, label: 'starting step-ca' });
+          return ['started step-ca'];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'restart',
+        title: 'restart step-ca for its new wrapper or unit',
+        after: ['wrapper', 'unit', 'daemon-reload'],
+        onlyIf: async () => (await initialised()) && (await service()).active,
+        apply: async () => {
+          await runGuestCommand(ctid, ['systemctl', 'restart', SERVICE], { feature: FEATURE, label: 'restarting step-ca' });
+          return ['restarted step-ca for its new wrapper or unit'];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'root-ca-to-host',
+        title: `copy the root CA to the host (${rootCaFile(context)})`,
+        check: async () => {
+          if (!(await initialised())) return true;
+          if (ctid !== stepCaCtid(context)) {
+            warn(`${FEATURE}: CT ${ctid} is not the configured CA container (step_ca.ctid ${stepCaCtid(context)}); the host's root CA copy is left alone`);
+            return true;
+          }
+          const inCa = await caInContainer();
+          return inCa === undefined || rootCaOnHostMatches(context, inCa);
+        },
+        apply: async () => {
+          const synced = await syncRootCaFromCa(context, ctid, await caInContainer());
+          return synced === 'created' || synced === 'changed' ? [`copied the root CA to the host (${rootCaFile(context)})`] : [];
+        },
+      },
+    ],
+  };
+}
 
-  const wrapperChanged = await ensureGuestFile(ctid, WRAPPER_PATH, wrapperScript(), { feature: FEATURE, label: 'installing the step-ca wrapper', perms: '0755' }, changes);
-  const unitChanged = await ensureGuestFile(ctid, UNIT_PATH, unitFile(), { feature: FEATURE, label: 'installing step-ca.service', perms: '0644' }, changes);
-  const state = await serviceState(ctid, SERVICE);
-  if (unitChanged || state.needsReload) {
-    await runGuestCommand(ctid, ['systemctl', 'daemon-reload'], { feature: FEATURE, label: 'reloading systemd' });
-    if (!unitChanged) changes.add('reloaded systemd: step-ca.service had changed since it was loaded (an interrupted run)');
-  }
-  if (!state.enabled) {
-    await runGuestCommand(ctid, ['systemctl', 'enable', SERVICE], { feature: FEATURE, label: 'enabling step-ca' });
-    changes.add('enabled step-ca');
-  }
-
-  if (!(await pct.test(ctid, '-f', CA_CONFIG))) {
-    info(`${FEATURE}: the CA in CT ${ctid} is not initialised yet (${CA_CONFIG}); its application script initialises it, and step-ca starts then`);
-    return changes.result();
-  }
-  if (!state.active) {
-    await runGuestCommand(ctid, ['systemctl', 'start', SERVICE], { feature: FEATURE, label: 'starting step-ca' });
-    changes.add('started step-ca');
-  } else if (wrapperChanged || unitChanged || state.needsReload) {
-    await runGuestCommand(ctid, ['systemctl', 'restart', SERVICE], { feature: FEATURE, label: 'restarting step-ca' });
-    changes.add('restarted step-ca for its new wrapper or unit');
-  }
-
-  if (ctid !== stepCaCtid(context)) {
-    warn(`${FEATURE}: CT ${ctid} is not the configured CA container (step_ca.ctid ${stepCaCtid(context)}); the host's root CA copy is left alone`);
-    return changes.result();
-  }
-  const synced = await syncRootCaFromCa(context, ctid);
-  if (synced === 'created' || synced === 'changed') changes.add(`copied the root CA to the host (${rootCaFile(context)})`);
-  return changes.result();
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  return applyPlan(await plan(ctid, context), context);
 }

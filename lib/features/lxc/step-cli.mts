@@ -1,24 +1,33 @@
 // step_cli: Smallstep's `step` client from its apt repository. Installed
 // means dpkg lists step-cli as installed (the bash tested for /usr/bin/step).
 
-import { changeLog, missingPackages, requireRunning, runGuestScript, type Changes, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
+import { applyPlan, type FeaturePlan, type HostStep } from '../../guest/feature-plan.mts';
+import { packageProbe, packagesStep } from '../../guest/feature-container.mts';
+import { requireRunning, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 
 export const FEATURE = 'step_cli';
 
 /**
- * Install whichever of these Smallstep packages are missing; the guest
- * script adds the repository first when it is not configured yet.
+ * Whichever of these Smallstep packages are missing, installed by one guest
+ * script that adds the repository first when it is not configured yet
+ * (shared with the step_ca feature).
  */
-export async function ensureSmallstepPackages(ctid: string, packages: readonly string[], feature: string, changes: Changes): Promise<void> {
-  const missing = await missingPackages(ctid, packages);
-  if (missing.length === 0) return;
-  await runGuestScript(ctid, 'smallstep.sh', missing, { feature, label: `installing ${missing.join(' ')} from the Smallstep repository` });
-  changes.add(`installed ${missing.join(' ')}`);
+export function smallstepStep(ctid: string, packages: readonly string[], feature: string): HostStep {
+  return packagesStep(ctid, {
+    id: 'smallstep-packages',
+    feature,
+    title: `install ${packages.join(' ')} from the Smallstep repository`,
+    probe: packageProbe(ctid, packages),
+    script: 'smallstep.sh',
+    label: (missing) => `installing ${missing.join(' ')} from the Smallstep repository`,
+  });
 }
 
-export async function install(ctid: string, _context: FeatureContext): Promise<FeatureResult> {
-  const changes = changeLog(FEATURE, ctid);
+export async function plan(ctid: string, _context: FeatureContext): Promise<FeaturePlan> {
   await requireRunning(ctid);
-  await ensureSmallstepPackages(ctid, ['step-cli'], FEATURE, changes);
-  return changes.result();
+  return { feature: FEATURE, kind: 'lxc', guest: ctid, steps: [smallstepStep(ctid, ['step-cli'], FEATURE)] };
+}
+
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  return applyPlan(await plan(ctid, context), context);
 }

@@ -17,7 +17,9 @@ import { PhoenixError } from '../../core/errors.mts';
 import { info, warn } from '../../core/log.mts';
 import { isDryRun } from '../../core/context.mts';
 import type { MountPoint } from '../../config/types.mts';
-import { changeLog, guestConfig, probe, pushHostFile, readGuestFile, requireRunning, runGuestCommand, serviceState, type Changes, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
+import { applyPlan, once, type FeaturePlan } from '../../guest/feature-plan.mts';
+import { serviceProbe } from '../../guest/feature-container.mts';
+import { guestConfig, probe, pushHostFile, readGuestFile, requireRunning, runGuestCommand, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 import { ensureRootCaOnHost } from '../../guest/root-ca.mts';
 import { CA_PEM, CERTS_DIR } from './traefik.mts';
 
@@ -54,8 +56,7 @@ export function certificateFiles(context: FeatureContext, ctid: string): SyncFil
   return files;
 }
 
-export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
-  const changes = changeLog(FEATURE, ctid);
+export async function plan(ctid: string, context: FeatureContext): Promise<FeaturePlan> {
   await requireRunning(ctid);
   const root = await ensureRootCaOnHost(context);
   const files = certificateFiles(context, ctid);
@@ -64,43 +65,75 @@ export async function install(ctid: string, context: FeatureContext): Promise<Fe
   if (absent.length > 0) {
     throw new PhoenixError(`${FEATURE}: missing on the host: ${absent.join(', ')}`, { hint: "run 'phoenix sync all' (the certificate manager issues them)" });
   }
-
-  // Probe everything first, so the certificates directory is created once at most.
-  const pushes: Array<{ file: SyncFile; why: 'wrote' | 'updated' }> = [];
-  const caCurrent = await readGuestFile(ctid, CA_PEM);
-  if (caCurrent !== root.pem) pushes.push({ file: { host: root.file, guest: CA_PEM, mounted: false, key: false }, why: caCurrent === undefined ? 'wrote' : 'updated' });
-  for (const file of files) {
-    if (file.mounted) {
-      checkMountedKey(file, changes);
-      continue;
+  const mountedKeys = files.filter((f) => f.mounted && f.key);
+  const loose = once(async () => mountedKeys.filter((f) => (fs.statSync(f.host).mode & 0o777) !== 0o600));
+  // Everything is looked at first, so the certificates directory is created once at most.
+  const pushes = once(async () => {
+    const due: Array<{ file: SyncFile; why: 'wrote' | 'updated' }> = [];
+    const caCurrent = await readGuestFile(ctid, CA_PEM);
+    if (caCurrent !== root.pem) due.push({ file: { host: root.file, guest: CA_PEM, mounted: false, key: false }, why: caCurrent === undefined ? 'wrote' : 'updated' });
+    for (const file of files.filter((f) => !f.mounted)) {
+      const state = await pushedState(ctid, file);
+      if (state !== 'same') due.push({ file, why: state === 'absent' ? 'wrote' : 'updated' });
     }
-    const state = await pushedState(ctid, file);
-    if (state !== 'same') pushes.push({ file, why: state === 'absent' ? 'wrote' : 'updated' });
-  }
-  if (pushes.length > 0) {
-    await runGuestCommand(ctid, ['mkdir', '-p', CERTS_DIR], { feature: FEATURE, label: `creating ${CERTS_DIR}` });
-    for (const { file, why } of pushes) {
-      await pushHostFile(ctid, file.host, file.guest, { feature: FEATURE, label: `copying ${path.basename(file.host)}`, perms: file.key ? '0600' : '0644' });
-      changes.add(`${why} ${file.guest}`);
-    }
-  }
-
-  const state = await serviceState(ctid, 'traefik');
-  if (changes.list.length > 0 || !state.active) {
-    await runGuestCommand(ctid, ['systemctl', 'restart', 'traefik'], { feature: FEATURE, label: 'restarting traefik' });
-    changes.add(state.active ? 'restarted traefik' : 'started traefik');
-  }
-  return changes.result();
+    return due;
+  });
+  const service = serviceProbe(ctid, 'traefik');
+  return {
+    feature: FEATURE,
+    kind: 'lxc',
+    guest: ctid,
+    steps: [
+      {
+        kind: 'host',
+        id: 'mounted-keys',
+        // A key the container reads through a bind mount is the host file itself: it must be 0600 there.
+        title: 'keep the bind-mounted keys at mode 0600 on the host',
+        check: async () => (await loose()).length === 0,
+        apply: async () => {
+          const lines: string[] = [];
+          for (const file of await loose()) {
+            const mode = fs.statSync(file.host).mode & 0o777;
+            if (isDryRun()) info(`DRY-RUN: would chmod 0600 ${file.host} (now ${mode.toString(8)})`);
+            else fs.chmodSync(file.host, 0o600);
+            lines.push(`set ${file.host} to mode 0600 (was ${mode.toString(8)})`);
+          }
+          return lines;
+        },
+      },
+      {
+        kind: 'host',
+        id: 'certificates',
+        title: `copy the root CA and the certificates into ${CERTS_DIR}`,
+        check: async () => (await pushes()).length === 0,
+        apply: async () => {
+          await runGuestCommand(ctid, ['mkdir', '-p', CERTS_DIR], { feature: FEATURE, label: `creating ${CERTS_DIR}` });
+          const lines: string[] = [];
+          for (const { file, why } of await pushes()) {
+            await pushHostFile(ctid, file.host, file.guest, { feature: FEATURE, label: `copying ${path.basename(file.host)}`, perms: file.key ? '0600' : '0644' });
+            lines.push(`${why} ${file.guest}`);
+          }
+          return lines;
+        },
+      },
+      {
+        kind: 'host',
+        id: 'restart',
+        title: 'restart traefik',
+        check: async () => (await service()).active,
+        after: ['mounted-keys', 'certificates'],
+        apply: async () => {
+          const active = (await service()).active;
+          await runGuestCommand(ctid, ['systemctl', 'restart', 'traefik'], { feature: FEATURE, label: 'restarting traefik' });
+          return [active ? 'restarted traefik' : 'started traefik'];
+        },
+      },
+    ],
+  };
 }
 
-/** A key the container reads through a bind mount is the host file itself: it must be 0600 there. */
-function checkMountedKey(file: SyncFile, changes: Changes): void {
-  if (!file.key) return;
-  const mode = fs.statSync(file.host).mode & 0o777;
-  if (mode === 0o600) return;
-  if (isDryRun()) info(`DRY-RUN: would chmod 0600 ${file.host} (now ${mode.toString(8)})`);
-  else fs.chmodSync(file.host, 0o600);
-  changes.add(`set ${file.host} to mode 0600 (was ${mode.toString(8)})`);
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  return applyPlan(await plan(ctid, context), context);
 }
 
 /** Whether the container's copy of a pushed file matches the host's (keys by SHA-256 only). */

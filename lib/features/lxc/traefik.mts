@@ -12,22 +12,9 @@
 // directory through the resolver in the static configuration).
 
 import * as pct from '../../pve/pct.mts';
-import { PhoenixError } from '../../core/errors.mts';
-import {
-  changeLog,
-  guestFile,
-  missingCommands,
-  probe,
-  pushContent,
-  pushHostFile,
-  readGuestFile,
-  requireRunning,
-  runGuestCommand,
-  runGuestScript,
-  serviceState,
-  type FeatureContext,
-  type FeatureResult,
-} from '../../guest/container.mts';
+import { applyPlan, once, type FeaturePlan } from '../../guest/feature-plan.mts';
+import { guestFileStep, serviceProbe } from '../../guest/feature-container.mts';
+import { guestFile, missingCommands, probe, pushHostFile, readGuestFile, requireRunning, runGuestCommand, runGuestScript, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 import { caUrl, ensureRootCaOnHost } from '../../guest/root-ca.mts';
 
 export const FEATURE = 'traefik';
@@ -59,73 +46,141 @@ function sameVersion(a: string, b: string): boolean {
   return a.replace(/^v/, '') === b.replace(/^v/, '');
 }
 
-export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
-  const changes = changeLog(FEATURE, ctid);
+export async function plan(ctid: string, context: FeatureContext): Promise<FeaturePlan> {
   await requireRunning(ctid);
   const root = await ensureRootCaOnHost(context);
   const ca = caUrl(context, ctid);
-
-  const versionOut = await probe(ctid, [BINARY, 'version']);
-  const installed = versionOut.code === 0 ? /^\s*Version:\s*(\S+)/m.exec(versionOut.stdout)?.[1] : undefined;
-  const missingDirs: string[] = [];
-  for (const dir of [DYNAMIC_DIR, LOG_DIR]) if (!(await pct.test(ctid, '-d', dir))) missingDirs.push(dir);
-  const caCurrent = await readGuestFile(ctid, CA_PEM);
   const wantedStatic = await staticConfig(context, ctid, ca);
-  const staticCurrent = await readGuestFile(ctid, STATIC_CONFIG);
-  const unit = unitFile();
-  const unitCurrent = await readGuestFile(ctid, UNIT_PATH);
-  const bootstrapped = isBootstrapped(await readGuestFile(ctid, STEP_DEFAULTS), ca, root.fingerprint);
-  const state = await serviceState(ctid, 'traefik');
-  let restart = false;
 
-  if (installed === undefined || !sameVersion(installed, TRAEFIK_VERSION)) {
-    await runGuestScript(ctid, 'traefik_install.sh', [TRAEFIK_VERSION], { feature: FEATURE, label: `installing Traefik ${TRAEFIK_VERSION}`, timeoutMs: INSTALL_TIMEOUT_MS });
-    changes.add(installed === undefined ? `installed Traefik ${TRAEFIK_VERSION}` : `replaced Traefik ${installed} with ${TRAEFIK_VERSION}`);
-    restart = true;
-  }
-  if (missingDirs.length > 0) {
-    await runGuestCommand(ctid, ['mkdir', '-p', '-m', '0755', CONFIG_DIR, DYNAMIC_DIR, LOG_DIR], { feature: FEATURE, label: 'creating the Traefik directories' });
-    changes.add(`created ${missingDirs.join(' ')}`);
-  }
-  if (caCurrent !== root.pem) {
-    await pushHostFile(ctid, root.file, CA_PEM, { feature: FEATURE, label: 'copying the root CA', perms: '0644', mkdir: true });
-    changes.add(`${caCurrent === undefined ? 'wrote' : 'updated'} ${CA_PEM} (sha256 ${root.fingerprint})`);
-    restart = true;
-  }
-  if (staticCurrent !== wantedStatic.text) {
-    await pushContent(ctid, STATIC_CONFIG, wantedStatic.text, { feature: FEATURE, label: `writing ${STATIC_CONFIG}`, perms: '0644' });
-    changes.add(`${staticCurrent === undefined ? 'wrote' : 'updated'} ${STATIC_CONFIG} from ${wantedStatic.source}`);
-    restart = true;
-  }
-  if (unitCurrent !== unit) {
-    await pushContent(ctid, UNIT_PATH, unit, { feature: FEATURE, label: 'writing traefik.service', perms: '0644' });
-    await runGuestCommand(ctid, ['systemctl', 'daemon-reload'], { feature: FEATURE, label: 'reloading systemd' });
-    changes.add(`${unitCurrent === undefined ? 'wrote' : 'updated'} ${UNIT_PATH}`);
-    restart = true;
-  } else if (state.needsReload) {
-    await runGuestCommand(ctid, ['systemctl', 'daemon-reload'], { feature: FEATURE, label: 'reloading systemd' });
-    changes.add('reloaded systemd: traefik.service had changed since it was loaded (an interrupted run)');
-    restart = true;
-  }
-  if (!state.enabled) {
-    await runGuestCommand(ctid, ['systemctl', 'enable', 'traefik'], { feature: FEATURE, label: 'enabling traefik' });
-    changes.add('enabled traefik');
-  }
-  if (!bootstrapped) {
-    if ((await missingCommands(ctid, ['step'])).length > 0) {
-      throw new PhoenixError(`${FEATURE}: the step CLI is missing in CT ${ctid}`, { hint: 'list step_cli before traefik in the CT features' });
-    }
-    await runGuestCommand(ctid, ['step', 'ca', 'bootstrap', '--ca-url', ca, '--fingerprint', root.fingerprint, '--force'], {
-      feature: FEATURE,
-      label: `bootstrapping step against ${ca}`,
-    });
-    changes.add(`bootstrapped step against ${ca}`);
-  }
-  if (restart && state.active) {
-    await runGuestCommand(ctid, ['systemctl', 'restart', 'traefik'], { feature: FEATURE, label: 'restarting traefik' });
-    changes.add('restarted traefik');
-  }
-  return changes.result();
+  const installed = once(async () => {
+    const out = await probe(ctid, [BINARY, 'version']);
+    return out.code === 0 ? /^\s*Version:\s*(\S+)/m.exec(out.stdout)?.[1] : undefined;
+  });
+  const missingDirs = once(async () => {
+    const missing: string[] = [];
+    for (const dir of [DYNAMIC_DIR, LOG_DIR]) if (!(await pct.test(ctid, '-d', dir))) missing.push(dir);
+    return missing;
+  });
+  const caCurrent = once(() => readGuestFile(ctid, CA_PEM));
+  const staticFile = guestFileStep(ctid, { id: 'static-config', feature: FEATURE, path: STATIC_CONFIG, content: () => wantedStatic.text, perms: '0644', label: `writing ${STATIC_CONFIG}` });
+  const unit = guestFileStep(ctid, { id: 'unit', feature: FEATURE, path: UNIT_PATH, content: unitFile, perms: '0644', label: 'writing traefik.service' });
+  const bootstrapped = once(async () => isBootstrapped(await readGuestFile(ctid, STEP_DEFAULTS), ca, root.fingerprint));
+  const service = serviceProbe(ctid, 'traefik');
+  const reload = () => runGuestCommand(ctid, ['systemctl', 'daemon-reload'], { feature: FEATURE, label: 'reloading systemd' });
+
+  return {
+    feature: FEATURE,
+    kind: 'lxc',
+    guest: ctid,
+    steps: [
+      {
+        kind: 'require',
+        id: 'step-cli',
+        title: 'the step CLI is installed (for the bootstrap)',
+        check: async () => (await bootstrapped()) || (await missingCommands(ctid, ['step'])).length === 0,
+        message: `the step CLI is missing in CT ${ctid}`,
+        hint: 'list step_cli before traefik in the CT features',
+      },
+      {
+        kind: 'host',
+        id: 'binary',
+        title: `install Traefik ${TRAEFIK_VERSION}`,
+        check: async () => {
+          const version = await installed();
+          return version !== undefined && sameVersion(version, TRAEFIK_VERSION);
+        },
+        apply: async () => {
+          const before = await installed();
+          await runGuestScript(ctid, 'traefik_install.sh', [TRAEFIK_VERSION], { feature: FEATURE, label: `installing Traefik ${TRAEFIK_VERSION}`, timeoutMs: INSTALL_TIMEOUT_MS });
+          return [before === undefined ? `installed Traefik ${TRAEFIK_VERSION}` : `replaced Traefik ${before} with ${TRAEFIK_VERSION}`];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'directories',
+        title: `create ${CONFIG_DIR}, ${DYNAMIC_DIR} and ${LOG_DIR}`,
+        check: async () => (await missingDirs()).length === 0,
+        apply: async () => {
+          await runGuestCommand(ctid, ['mkdir', '-p', '-m', '0755', CONFIG_DIR, DYNAMIC_DIR, LOG_DIR], { feature: FEATURE, label: 'creating the Traefik directories' });
+          return [`created ${(await missingDirs()).join(' ')}`];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'root-ca',
+        title: `install the root CA as ${CA_PEM}`,
+        check: async () => (await caCurrent()) === root.pem,
+        apply: async () => {
+          const before = await caCurrent();
+          await pushHostFile(ctid, root.file, CA_PEM, { feature: FEATURE, label: 'copying the root CA', perms: '0644', mkdir: true });
+          return [`${before === undefined ? 'wrote' : 'updated'} ${CA_PEM} (sha256 ${root.fingerprint})`];
+        },
+      },
+      {
+        ...staticFile,
+        apply: async () => (await staticFile.apply()).map((line) => `${line} from ${wantedStatic.source}`),
+      },
+      {
+        ...unit,
+        apply: async () => {
+          const lines = await unit.apply();
+          await reload();
+          return lines;
+        },
+      },
+      {
+        kind: 'host',
+        id: 'daemon-reload',
+        title: 'reload systemd (traefik.service changed since it was loaded)',
+        check: async () => !(await service()).needsReload,
+        // A new unit file is followed by its own reload.
+        onlyIf: () => unit.inPlace(),
+        apply: async () => {
+          await reload();
+          return ['reloaded systemd: traefik.service had changed since it was loaded (an interrupted run)'];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'enable',
+        title: 'enable traefik',
+        check: async () => (await service()).enabled,
+        apply: async () => {
+          await runGuestCommand(ctid, ['systemctl', 'enable', 'traefik'], { feature: FEATURE, label: 'enabling traefik' });
+          return ['enabled traefik'];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'bootstrap',
+        title: `bootstrap step against ${ca}`,
+        check: bootstrapped,
+        apply: async () => {
+          await runGuestCommand(ctid, ['step', 'ca', 'bootstrap', '--ca-url', ca, '--fingerprint', root.fingerprint, '--force'], {
+            feature: FEATURE,
+            label: `bootstrapping step against ${ca}`,
+          });
+          return [`bootstrapped step against ${ca}`];
+        },
+      },
+      {
+        kind: 'host',
+        id: 'restart',
+        // Enabled, not started: the application script starts it. A running Traefik takes its new binary or files.
+        title: 'restart traefik',
+        after: ['binary', 'root-ca', 'static-config', 'unit', 'daemon-reload'],
+        onlyIf: async () => (await service()).active,
+        apply: async () => {
+          await runGuestCommand(ctid, ['systemctl', 'restart', 'traefik'], { feature: FEATURE, label: 'restarting traefik' });
+          return ['restarted traefik'];
+        },
+      },
+    ],
+  };
+}
+
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  return applyPlan(await plan(ctid, context), context);
 }
 
 /** Whether step's defaults.json in the container names this CA URL and root fingerprint. */

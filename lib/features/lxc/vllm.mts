@@ -6,19 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PhoenixError } from '../../core/errors.mts';
-import {
-  changeLog,
-  hasFeature,
-  probe,
-  pushHostFile,
-  readGuestFile,
-  requireRunning,
-  runGuestCommand,
-  runGuestScript,
-  type Changes,
-  type FeatureContext,
-  type FeatureResult,
-} from '../../guest/container.mts';
+import { applyPlan, once, type FeaturePlan, type HostStep } from '../../guest/feature-plan.mts';
+import { hasFeature, probe, pushHostFile, readGuestFile, requireRunning, runGuestCommand, runGuestScript, type FeatureContext, type FeatureResult } from '../../guest/container.mts';
 
 export const FEATURE = 'vllm';
 
@@ -47,43 +36,74 @@ const PYTHON_TIMEOUT_MS = 30 * 60_000;
 const VENV_TIMEOUT_MS = 60 * 60_000;
 const BUILD_TIMEOUT_MS = 4 * 60 * 60_000;
 
-export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
-  const changes = changeLog(FEATURE, ctid);
+export async function plan(ctid: string, context: FeatureContext): Promise<FeaturePlan> {
   await requireRunning(ctid);
-  await ensureProxyCa(ctid, context, changes);
-
   if (!hasFeature(context, ctid, 'nvidia')) {
     throw new PhoenixError(`${FEATURE}: CT ${ctid} needs the nvidia feature (on itself or on the container it was cloned from)`);
   }
-  const smi = await probe(ctid, ['nvidia-smi']);
-  if (smi.code !== 0) {
-    throw new PhoenixError(`${FEATURE}: nvidia-smi ${smi.code === 127 ? 'is missing' : `fails (exit ${smi.code})`} in CT ${ctid}`, {
-      hint: 'the nvidia feature installs it; the host must pass the GPU through',
-    });
-  }
-  if ((await probe(ctid, [VLLM_BIN, '--version'])).code === 0) return changes.result();
-
-  await runGuestScript(ctid, 'vllm_python.sh', BUILD_PACKAGES, { feature: FEATURE, label: 'installing Python 3.11 and the build tools', timeoutMs: PYTHON_TIMEOUT_MS });
-  await runGuestScript(ctid, 'vllm_venv.sh', [VENV_DIR, TORCH_INDEX_URL], { feature: FEATURE, label: `creating ${VENV_DIR} with PyTorch`, timeoutMs: VENV_TIMEOUT_MS });
-  await runGuestScript(ctid, 'vllm_build.sh', [VENV_DIR, SOURCE_DIR, VLLM_REPO_URL, VLLM_GIT_REF, TORCH_CUDA_ARCH_LIST, String(BUILD_JOBS)], {
+  const smi = once(() => probe(ctid, ['nvidia-smi']));
+  let smiCode = 0;
+  return {
     feature: FEATURE,
-    label: `building vLLM ${VLLM_GIT_REF}`,
-    timeoutMs: BUILD_TIMEOUT_MS,
-  });
-  changes.add(`built vLLM ${VLLM_GIT_REF} into ${VENV_DIR}`);
-  return changes.result();
+    kind: 'lxc',
+    guest: ctid,
+    steps: [
+      {
+        kind: 'require',
+        id: 'nvidia-smi',
+        title: 'nvidia-smi runs',
+        check: async () => {
+          smiCode = (await smi()).code;
+          return smiCode === 0;
+        },
+        message: () => `nvidia-smi ${smiCode === 127 ? 'is missing' : `fails (exit ${smiCode})`} in CT ${ctid}`,
+        hint: 'the nvidia feature installs it; the host must pass the GPU through',
+      },
+      ...proxyCaSteps(ctid, context),
+      {
+        kind: 'host',
+        id: 'vllm',
+        title: `build vLLM ${VLLM_GIT_REF} into ${VENV_DIR}`,
+        check: async () => (await probe(ctid, [VLLM_BIN, '--version'])).code === 0,
+        apply: async () => {
+          await runGuestScript(ctid, 'vllm_python.sh', BUILD_PACKAGES, { feature: FEATURE, label: 'installing Python 3.11 and the build tools', timeoutMs: PYTHON_TIMEOUT_MS });
+          await runGuestScript(ctid, 'vllm_venv.sh', [VENV_DIR, TORCH_INDEX_URL], { feature: FEATURE, label: `creating ${VENV_DIR} with PyTorch`, timeoutMs: VENV_TIMEOUT_MS });
+          await runGuestScript(ctid, 'vllm_build.sh', [VENV_DIR, SOURCE_DIR, VLLM_REPO_URL, VLLM_GIT_REF, TORCH_CUDA_ARCH_LIST, String(BUILD_JOBS)], {
+            feature: FEATURE,
+            label: `building vLLM ${VLLM_GIT_REF}`,
+            timeoutMs: BUILD_TIMEOUT_MS,
+          });
+          return [`built vLLM ${VLLM_GIT_REF} into ${VENV_DIR}`];
+        },
+      },
+    ],
+  };
 }
 
-async function ensureProxyCa(ctid: string, context: FeatureContext, changes: Changes): Promise<void> {
+export async function install(ctid: string, context: FeatureContext): Promise<FeatureResult> {
+  return applyPlan(await plan(ctid, context), context);
+}
+
+/** The proxy's CA trusted before anything is downloaded, when the host has one. */
+function proxyCaSteps(ctid: string, context: FeatureContext): HostStep[] {
   const hostFile = path.join(context.options.baseDir, PROXY_CA_RELATIVE);
   let pem: string;
   try {
     pem = fs.readFileSync(hostFile, 'utf8');
   } catch {
-    return;
+    return [];
   }
-  if ((await readGuestFile(ctid, PROXY_CA_GUEST)) === pem) return;
-  await pushHostFile(ctid, hostFile, PROXY_CA_GUEST, { feature: FEATURE, label: 'copying the proxy CA', perms: '0644', mkdir: true });
-  await runGuestCommand(ctid, ['update-ca-certificates'], { feature: FEATURE, label: 'updating the trust store' });
-  changes.add(`trusted the proxy CA ${hostFile}`);
+  return [
+    {
+      kind: 'host',
+      id: 'proxy-ca',
+      title: `trust the proxy CA ${hostFile}`,
+      check: async () => (await readGuestFile(ctid, PROXY_CA_GUEST)) === pem,
+      apply: async () => {
+        await pushHostFile(ctid, hostFile, PROXY_CA_GUEST, { feature: FEATURE, label: 'copying the proxy CA', perms: '0644', mkdir: true });
+        await runGuestCommand(ctid, ['update-ca-certificates'], { feature: FEATURE, label: 'updating the trust store' });
+        return [`trusted the proxy CA ${hostFile}`];
+      },
+    },
+  ];
 }

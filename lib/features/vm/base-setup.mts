@@ -22,7 +22,8 @@ export function plan(vmid: string, context: FeatureContext): FeaturePlan {
   vmConfig(context, vmid);
   return {
     feature: FEATURE,
-    vmid,
+    kind: 'vm',
+    guest: vmid,
     steps: [
       { kind: 'file', id: 'ipv6-sysctl-file', title: `write ${SYSCTL_FILE}`, path: SYSCTL_FILE, content: SYSCTL_CONTENT, mode: 0o644 },
       {

@@ -83,7 +83,8 @@ export function plan(vmid: string, context: FeatureContext): FeaturePlan {
   }
   return {
     feature: FEATURE,
-    vmid,
+    kind: 'vm',
+    guest: vmid,
     params: [['docker_host', endpointFor(entry)]],
     helpers: HELPERS,
     steps: [dockerInstalledRequirement(), ...contextSteps()],

@@ -254,7 +254,7 @@ docker_repo_line > ${DOCKER_LIST}`,
       action: `iptables -C ${CONNTRACK_RULE} 2>/dev/null || iptables -I ${CONNTRACK_RULE}`,
     },
   ];
-  return { feature: FEATURE, vmid, params: [['username', username]], helpers: HELPERS, steps };
+  return { feature: FEATURE, kind: 'vm', guest: vmid, params: [['username', username]], helpers: HELPERS, steps };
 }
 
 export async function install(vmid: string, context: FeatureContext): Promise<FeatureResult> {

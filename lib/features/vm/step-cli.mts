@@ -25,7 +25,8 @@ export function plan(vmid: string, context: FeatureContext): FeaturePlan {
   vmConfig(context, vmid);
   return {
     feature: FEATURE,
-    vmid,
+    kind: 'vm',
+    guest: vmid,
     steps: [
       {
         kind: 'command',

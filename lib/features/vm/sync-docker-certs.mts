@@ -18,7 +18,7 @@ export async function plan(vmid: string, context: FeatureContext): Promise<Featu
   const tls = await dockerTls(vmid, context);
   if (!tls) return undefined;
   const files = tlsFileSteps(tls);
-  return { feature: FEATURE, vmid, steps: [...files, restartStep(files.map((f) => f.id), true)] };
+  return { feature: FEATURE, kind: 'vm', guest: vmid, steps: [...files, restartStep(files.map((f) => f.id), true)] };
 }
 
 export async function install(vmid: string, context: FeatureContext): Promise<FeatureResult> {

@@ -41,7 +41,8 @@ export function plan(vmid: string, context: FeatureContext): FeaturePlan {
   ];
   return {
     feature: FEATURE,
-    vmid,
+    kind: 'vm',
+    guest: vmid,
     ...(entry && refreshContext ? { params: [['docker_host', endpointFor(entry)]] as const, helpers: contextHelpers() } : {}),
     steps,
   };

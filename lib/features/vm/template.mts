@@ -27,7 +27,8 @@ export function plan(vmid: string, context: FeatureContext): FeaturePlan {
   const vm = vmConfig(context, vmid);
   return {
     feature: FEATURE,
-    vmid,
+    kind: 'vm',
+    guest: vmid,
     params: [['vm_name', vm.name]],
     steps: [
       {

@@ -23,7 +23,8 @@ export async function plan(vmid: string, context: FeatureContext): Promise<Featu
   const root = await ensureRootCaOnHost(context);
   return {
     feature: FEATURE,
-    vmid,
+    kind: 'vm',
+    guest: vmid,
     steps: [
       { kind: 'file', id: 'root-ca', title: `install the root CA (sha256 ${root.fingerprint}) as ${GUEST_CA_FILE}`, path: GUEST_CA_FILE, content: root.pem, mode: 0o644 },
       {
