@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import * as pct from '../pve/pct.mts';
-import * as qm from '../pve/qm.mts';
+import { toolFor } from '../pve/guest-tool.mts';
 import { query } from '../core/runner.mts';
 import { isDryRun } from '../core/context.mts';
 import { addSecret } from '../core/redact.mts';
@@ -183,7 +183,7 @@ async function deliver(config: PhoenixConfig, options: PhoenixOptions, model: Re
     const key = `${kind}:${id}`;
     let answer = running.get(key);
     if (answer === undefined) {
-      answer = (kind === 'lxc' ? await pct.status(id) : await qm.status(id)) === 'running';
+      answer = (await toolFor(kind).status(id)) === 'running';
       running.set(key, answer);
     }
     return answer;

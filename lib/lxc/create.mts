@@ -17,11 +17,11 @@ import { debug, info, success, warn } from '../core/log.mts';
 import { define } from './define.mts';
 import { finishSnapshotTask, isHalfMade, isSnapshotTaskUnfinished, removeHalfMadeGuest } from '../pve/half-made.mts';
 import { grantIdRanges } from './subids.mts';
-import { guestLockPath, hostStepsLockPath, withLock } from '../guest/locks.mts';
+import { guestLockPath, withLock } from '../guest/locks.mts';
+import { certificateManagerFound, hostStep } from '../guest/manager.mts';
 import { healthScript } from './health.mts';
 import { isDryRun } from '../core/context.mts';
 import { resolveAppScript, scriptDigest } from './appscript.mts';
-import { resolveScript } from '../core/bridge.mts';
 import { sleep } from '../core/runner.mts';
 
 // ---------------------------------------------------------------- create / converge
@@ -153,23 +153,10 @@ function pendingInside(ct: LxcConfig, record: LifecycleRecord, appDigest: string
 
 // ---------------------------------------------------------------- host-wide steps
 
-async function hostStep(session: LxcSession, what: string, fn: () => Promise<void>): Promise<void> {
-  // Siblings under the same parent lock would otherwise regenerate the
-  // firewall or renew certificates at the same time.
-  if (!session.siblings) return fn();
-  debug(`waiting for the host-wide ${what} step`);
-  return withLock(hostStepsLockPath(session.options.lockFile), lockOptions(session, 3600), fn);
-}
-
 async function certificateRun(session: LxcSession): Promise<void> {
   if (session.certificatesDone) return;
   session.certificatesDone = true;
-  try {
-    resolveScript(CERTIFICATE_SCRIPT, { legacyDir: session.options.legacyDir, useLegacy: session.options.useLegacy });
-  } catch {
-    warn(`${CERTIFICATE_SCRIPT} has neither a port nor a legacy copy here; skipping the certificate run (certificates are issued once it is installed)`);
-    return;
-  }
+  if (!certificateManagerFound(session)) return;
   info('Ensuring the certificate warehouse is up to date...');
   await hostStep(session, 'certificate', async () => {
     const code = await runChild(session, CERTIFICATE_SCRIPT, []);

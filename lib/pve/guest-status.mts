@@ -4,10 +4,9 @@
 
 import type { ChalkInstance } from 'chalk';
 import { chalkFor } from '../core/log.mts';
-import * as pct from './pct.mts';
-import * as qm from './qm.mts';
+import { toolFor } from './guest-tool.mts';
 import type { Graph } from '../config/graph.mts';
-import type { GuestStatus } from './pct.mts';
+import type { GuestStatus } from './guest-tool.mts';
 import type { PhoenixConfig } from '../config/load.mts';
 
 export async function guestStates(graph: Graph, ids: readonly string[]): Promise<Map<string, GuestStatus>> {
@@ -15,7 +14,7 @@ export async function guestStates(graph: Graph, ids: readonly string[]): Promise
     ids.map(async (id): Promise<[string, GuestStatus]> => {
       const node = graph.get(id);
       if (!node) return [id, 'absent'];
-      return [id, node.kind === 'lxc' ? await pct.status(id) : await qm.status(id)];
+      return [id, await toolFor(node.kind).status(id)];
     }),
   );
   return new Map(entries);

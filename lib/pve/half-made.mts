@@ -12,19 +12,17 @@
 // removed, so the run takes it again whole.
 
 import { warn } from '../core/log.mts';
-import * as pct from './pct.mts';
-import * as qm from './qm.mts';
+import { guestTool, type GuestToolName } from './guest-tool.mts';
 
-export type GuestTool = 'pct' | 'qm';
 
 /** The `lock:` values a create or clone task sets on the guest it is making. */
-const CREATION_LOCKS: Readonly<Record<GuestTool, readonly string[]>> = {
+const CREATION_LOCKS: Readonly<Record<GuestToolName, readonly string[]>> = {
   pct: ['create'],
   qm: ['create', 'clone'],
 };
 
 /** Whether a guest's `lock:` value says a create or clone task never finished it. */
-export function isHalfMade(tool: GuestTool, lock: string | undefined): boolean {
+export function isHalfMade(tool: GuestToolName, lock: string | undefined): boolean {
   return lock !== undefined && CREATION_LOCKS[tool].includes(lock);
 }
 
@@ -33,10 +31,10 @@ export function isHalfMade(tool: GuestTool, lock: string | undefined): boolean {
  * guest is destroyed with any disk the task had allocated for it. Only for
  * guests `isHalfMade` says so of, and only while holding the host lock.
  */
-export async function removeHalfMadeGuest(tool: GuestTool, id: string, lock: string): Promise<void> {
+export async function removeHalfMadeGuest(tool: GuestToolName, id: string, lock: string): Promise<void> {
   const kind = tool === 'pct' ? 'CT' : 'VM';
   warn(`${kind} ${id} is marked 'lock: ${lock}' by a create or clone that did not finish (an interrupted run); removing the half-made ${kind} and making it again`);
-  const guests = tool === 'pct' ? pct : qm;
+  const guests = guestTool(tool);
   await guests.unlock(id);
   await guests.destroy(id, { unreferencedDisks: true });
 }
@@ -44,7 +42,7 @@ export async function removeHalfMadeGuest(tool: GuestTool, id: string, lock: str
 /** A container clone that was killed leaves its source marked `lock: disk`; lift the mark. */
 export async function releaseCloneSource(id: string): Promise<void> {
   warn(`CT ${id} is still marked 'lock: disk' by a clone that did not finish (an interrupted run); unlocking it`);
-  await pct.unlock(id);
+  await guestTool('pct').unlock(id);
 }
 
 /** The `lock:` values of Proxmox's snapshot tasks. */
@@ -62,9 +60,9 @@ export function isSnapshotTaskUnfinished(lock: string | undefined): lock is stri
  * taken again by the step that wanted it; one being deleted was meant to go.
  * Only under the host lock and the guest's lock. Returns the removed names.
  */
-export async function finishSnapshotTask(tool: GuestTool, id: string, lock: string): Promise<string[]> {
+export async function finishSnapshotTask(tool: GuestToolName, id: string, lock: string): Promise<string[]> {
   const kind = tool === 'pct' ? 'CT' : 'VM';
-  const guests = tool === 'pct' ? pct : qm;
+  const guests = guestTool(tool);
   warn(`${kind} ${id} is marked 'lock: ${lock}' by a snapshot task that did not finish (an interrupted run); unlocking it`);
   await guests.unlock(id);
   const removed: string[] = [];

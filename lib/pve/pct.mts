@@ -1,63 +1,47 @@
-// Typed wrapper for `pct`, the Proxmox container tool. Read-only calls are
-// marked so dry-run still answers them; every other call is a change.
-// Wrappers are thin on purpose: they run exactly one pct command each, and
-// idempotent helpers (ensureRunning, ensureStopped) say so in their name.
-// They are the only way Phoenix calls pct (test/layers.test.mts fails on a
-// `pct` command built anywhere else), so every pct call is classified here.
+// Typed wrapper for `pct`, the Proxmox container tool. What pct shares with
+// qm (status, config, set, start, stop, snapshots, …) is built once in
+// guest-tool.mts and exported here under the same names; this module adds
+// what only containers have: list, create, exec and file transfer.
+// Read-only calls are marked so dry-run still answers them; every other call
+// is a change. Wrappers are thin on purpose: they run exactly one pct
+// command each, and idempotent helpers (ensureRunning, ensureStopped) say so
+// in their name. They are the only way Phoenix calls pct (test/layers.test.mts
+// fails on a `pct` command built anywhere else), so every pct call is
+// classified here or in guest-tool.mts.
 
-import { run, query, type CommandResult, type CommandSpec } from '../core/runner.mts';
-import { toPveArgs, parseConfigLines, parseSnapshotList, type OptionMap, type PveConfig } from './args.mts';
+import { run, query, type CommandResult } from '../core/runner.mts';
+import { toPveArgs, type OptionMap } from './args.mts';
+import { toolFor, type CallOptions } from './guest-tool.mts';
 
-export type GuestStatus = 'running' | 'stopped' | 'absent';
-
-/** How one call is run, where a caller needs more than the defaults. */
-export type CallOptions = Pick<CommandSpec, 'allowFailure' | 'timeoutMs' | 'retry'>;
+export type { CallOptions, GuestStatus } from './guest-tool.mts';
 
 const PCT = 'pct';
-const NOT_FOUND = /does not exist|no such container|not found/i;
 
-export async function status(ctid: string): Promise<GuestStatus> {
-  let result = await query({ cmd: PCT, args: ['status', ctid], allowFailure: true, quiet: true });
-  if (result.code !== 0) {
-    if (NOT_FOUND.test(result.stderr)) return 'absent';
-    // Anything else: ask once more and let a second failure throw with the tool's own message.
-    result = await query({ cmd: PCT, args: ['status', ctid] });
-  }
-  return /status:\s*running/.test(result.stdout) ? 'running' : 'stopped';
-}
-
-/**
- * One `pct status`, for callers that only need to know whether the
- * container runs now: a container that is absent or that pct cannot answer
- * for counts as not running.
- */
-export async function isRunning(ctid: string): Promise<boolean> {
-  const result = await query({ cmd: PCT, args: ['status', ctid], allowFailure: true, quiet: true });
-  return result.code === 0 && /status: running/.test(result.stdout);
-}
-
-export async function exists(ctid: string): Promise<boolean> {
-  return (await status(ctid)) !== 'absent';
-}
-
-export async function config(ctid: string): Promise<PveConfig> {
-  const result = await query({ cmd: PCT, args: ['config', ctid], quiet: true });
-  return parseConfigLines(result.stdout);
-}
-
-/** The container's config, or undefined when it does not exist; any other failure throws with pct's own words. */
-export async function configIfExists(ctid: string): Promise<PveConfig | undefined> {
-  let result = await query({ cmd: PCT, args: ['config', ctid], allowFailure: true, quiet: true });
-  if (result.code !== 0) {
-    if (NOT_FOUND.test(result.stderr)) return undefined;
-    result = await query({ cmd: PCT, args: ['config', ctid] });
-  }
-  return parseConfigLines(result.stdout);
-}
-
-export async function isTemplate(ctid: string): Promise<boolean> {
-  return (await config(ctid)).values.template === '1';
-}
+export const {
+  status,
+  isRunning,
+  exists,
+  config,
+  configIfExists,
+  isTemplate,
+  clone,
+  set,
+  start,
+  stop,
+  shutdown,
+  reboot,
+  destroy,
+  unlock,
+  template,
+  resize,
+  snapshot,
+  listSnapshots,
+  deleteSnapshot,
+  snapshotState,
+  rollback,
+  ensureRunning,
+  ensureStopped,
+} = toolFor('lxc');
 
 export interface ListedContainer {
   vmid: string;
@@ -77,72 +61,6 @@ export async function list(): Promise<ListedContainer[]> {
 
 export function create(ctid: string, ostemplate: string, options: OptionMap = {}, call: CallOptions = {}): Promise<CommandResult> {
   return run({ cmd: PCT, args: ['create', ctid, ostemplate, ...toPveArgs(options)], ...call });
-}
-
-export function clone(source: string, ctid: string, options: OptionMap = {}): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['clone', source, ctid, ...toPveArgs(options)] });
-}
-
-/** One `pct set`: the options given, and the keys in `remove` deleted (`--delete a,b`) in the same call. */
-export function set(ctid: string, options: OptionMap, remove: readonly string[] = []): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['set', ctid, ...toPveArgs(options), ...(remove.length > 0 ? ['--delete', remove.join(',')] : [])] });
-}
-
-export function start(ctid: string, call: CallOptions = {}): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['start', ctid], ...call });
-}
-
-export function stop(ctid: string): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['stop', ctid] });
-}
-
-export function shutdown(ctid: string, timeoutSeconds?: number): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['shutdown', ctid, ...toPveArgs({ timeout: timeoutSeconds })] });
-}
-
-export function reboot(ctid: string): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['reboot', ctid] });
-}
-
-export function destroy(ctid: string, options: { purge?: boolean; unreferencedDisks?: boolean } = {}): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['destroy', ctid, ...toPveArgs({ purge: options.purge, 'destroy-unreferenced-disks': options.unreferencedDisks })] });
-}
-
-/** Lift a `lock:` mark a killed Proxmox task left on the guest. */
-export function unlock(ctid: string): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['unlock', ctid] });
-}
-
-export function template(ctid: string): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['template', ctid] });
-}
-
-export function resize(ctid: string, disk: string, size: string, call: CallOptions = {}): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['resize', ctid, disk, size], ...call });
-}
-
-export function snapshot(ctid: string, name: string, description?: string, call: CallOptions = {}): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['snapshot', ctid, name, ...toPveArgs({ description })], ...call });
-}
-
-export async function listSnapshots(ctid: string): Promise<string[]> {
-  const result = await query({ cmd: PCT, args: ['listsnapshot', ctid], quiet: true });
-  // Lines look like "`-> name   2025-01-01 10:00:00   description"; "current" is the live state.
-  return parseSnapshotList(result.stdout);
-}
-
-export function deleteSnapshot(ctid: string, name: string, options: { force?: boolean } = {}): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['delsnapshot', ctid, name, ...toPveArgs({ force: options.force })] });
-}
-
-/** A snapshot's `snapstate` (`prepare`, `delete`) while a snapshot task is unfinished; undefined once it is whole. */
-export async function snapshotState(ctid: string, name: string): Promise<string | undefined> {
-  const result = await query({ cmd: PCT, args: ['config', ctid, '--snapshot', name], quiet: true });
-  return parseConfigLines(result.stdout).values.snapstate;
-}
-
-export function rollback(ctid: string, name: string): Promise<CommandResult> {
-  return run({ cmd: PCT, args: ['rollback', ctid, name] });
 }
 
 export interface ExecOptions {
@@ -205,18 +123,4 @@ export async function pushFile(ctid: string, hostPath: string, guestPath: string
 /** Copies a file out of the container; it changes the host, so it is a mutation. */
 export function pull(ctid: string, guestPath: string, hostPath: string, options: PushOptions = {}): Promise<CommandResult> {
   return run({ cmd: PCT, args: ['pull', ctid, guestPath, hostPath, ...toPveArgs({ ...options })] });
-}
-
-/** Start unless already running (callers decide what to do with templates, which cannot run). */
-export async function ensureRunning(ctid: string): Promise<'started' | 'unchanged'> {
-  if ((await status(ctid)) === 'running') return 'unchanged';
-  await start(ctid);
-  return 'started';
-}
-
-/** Stop unless already stopped. */
-export async function ensureStopped(ctid: string): Promise<'stopped' | 'unchanged'> {
-  if ((await status(ctid)) !== 'running') return 'unchanged';
-  await stop(ctid);
-  return 'stopped';
 }

@@ -1,4 +1,8 @@
 // Typed wrapper for `qm`, the Proxmox VM tool, including the guest agent.
+// What qm shares with pct (status, config, set, start, stop, snapshots, …)
+// is built once in guest-tool.mts and exported here under the same names;
+// this module adds what only VMs have: create from options, disk import,
+// cloud-init and the guest agent.
 // Guest commands are polled to completion: `qm guest exec` gives up waiting
 // after its timeout and then prints only a pid, which the bash toolkit read
 // as success. Here a command that has not exited is never a success.
@@ -6,69 +10,40 @@
 // fails on a `qm` command built anywhere else).
 
 import { run, query, sleep, type CommandResult } from '../core/runner.mts';
-import { toPveArgs, parseConfigLines, parseSnapshotList, type OptionMap, type PveConfig } from './args.mts';
+import { toPveArgs, type OptionMap } from './args.mts';
 import { CommandError, PhoenixError } from '../core/errors.mts';
-import type { CallOptions, GuestStatus } from './pct.mts';
+import { toolFor, type CallOptions } from './guest-tool.mts';
 
 const QM = 'qm';
-const NOT_FOUND = /does not exist|no such vm|not found/i;
 
-export async function status(vmid: string): Promise<GuestStatus> {
-  let result = await query({ cmd: QM, args: ['status', vmid], allowFailure: true, quiet: true });
-  if (result.code !== 0) {
-    if (NOT_FOUND.test(result.stderr)) return 'absent';
-    // Anything else: ask once more and let a second failure throw with the tool's own message.
-    result = await query({ cmd: QM, args: ['status', vmid] });
-  }
-  return /status:\s*running/.test(result.stdout) ? 'running' : 'stopped';
-}
-
-export async function exists(vmid: string): Promise<boolean> {
-  return (await status(vmid)) !== 'absent';
-}
-
-export async function config(vmid: string): Promise<PveConfig> {
-  const result = await query({ cmd: QM, args: ['config', vmid], quiet: true });
-  return parseConfigLines(result.stdout);
-}
-
-/** The VM's config, or undefined when it does not exist; any other failure throws with qm's own words. */
-export async function configIfExists(vmid: string): Promise<PveConfig | undefined> {
-  let result = await query({ cmd: QM, args: ['config', vmid], allowFailure: true, quiet: true });
-  if (result.code !== 0) {
-    if (NOT_FOUND.test(result.stderr)) return undefined;
-    result = await query({ cmd: QM, args: ['config', vmid] });
-  }
-  return parseConfigLines(result.stdout);
-}
-
-export async function isTemplate(vmid: string): Promise<boolean> {
-  return (await config(vmid)).values.template === '1';
-}
+export const {
+  status,
+  isRunning,
+  exists,
+  config,
+  configIfExists,
+  isTemplate,
+  clone,
+  set,
+  start,
+  stop,
+  shutdown,
+  reboot,
+  destroy,
+  unlock,
+  template,
+  resize,
+  snapshot,
+  listSnapshots,
+  deleteSnapshot,
+  snapshotState,
+  rollback,
+  ensureRunning,
+  ensureStopped,
+} = toolFor('vm');
 
 export function create(vmid: string, options: OptionMap = {}, call: CallOptions = {}): Promise<CommandResult> {
   return run({ cmd: QM, args: ['create', vmid, ...toPveArgs(options)], ...call });
-}
-
-export function clone(source: string, vmid: string, options: OptionMap = {}, call: CallOptions = {}): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['clone', source, vmid, ...toPveArgs(options)], ...call });
-}
-
-export function set(vmid: string, options: OptionMap): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['set', vmid, ...toPveArgs(options)] });
-}
-
-export function start(vmid: string): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['start', vmid] });
-}
-
-export function stop(vmid: string, call: CallOptions = {}): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['stop', vmid], ...call });
-}
-
-/** Ask the guest to shut down; with `forceStop`, Proxmox stops it when it has not after `timeoutSeconds`. */
-export function shutdown(vmid: string, timeoutSeconds?: number, options: { forceStop?: boolean } = {}, call: CallOptions = {}): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['shutdown', vmid, ...toPveArgs({ timeout: timeoutSeconds, forceStop: options.forceStop })], ...call });
 }
 
 /** Write the VM's cloud-init settings into its cloud-init drive again. */
@@ -76,44 +51,8 @@ export function cloudinitUpdate(vmid: string): Promise<CommandResult> {
   return run({ cmd: QM, args: ['cloudinit', 'update', vmid] });
 }
 
-export function destroy(vmid: string, options: { purge?: boolean; unreferencedDisks?: boolean } = {}): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['destroy', vmid, ...toPveArgs({ purge: options.purge, 'destroy-unreferenced-disks': options.unreferencedDisks })] });
-}
-
-/** Lift a `lock:` mark a killed Proxmox task left on the guest. */
-export function unlock(vmid: string): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['unlock', vmid] });
-}
-
-export function template(vmid: string): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['template', vmid] });
-}
-
-export function resize(vmid: string, disk: string, size: string): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['resize', vmid, disk, size] });
-}
-
 export function importDisk(vmid: string, image: string, storage: string): Promise<CommandResult> {
   return run({ cmd: QM, args: ['importdisk', vmid, image, storage] });
-}
-
-export function snapshot(vmid: string, name: string, description?: string): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['snapshot', vmid, name, ...toPveArgs({ description })] });
-}
-
-export async function listSnapshots(vmid: string): Promise<string[]> {
-  const result = await query({ cmd: QM, args: ['listsnapshot', vmid], quiet: true });
-  return parseSnapshotList(result.stdout);
-}
-
-export function deleteSnapshot(vmid: string, name: string, options: { force?: boolean } = {}): Promise<CommandResult> {
-  return run({ cmd: QM, args: ['delsnapshot', vmid, name, ...toPveArgs({ force: options.force })] });
-}
-
-/** A snapshot's `snapstate` (`prepare`, `delete`) while a snapshot task is unfinished; undefined once it is whole. */
-export async function snapshotState(vmid: string, name: string): Promise<string | undefined> {
-  const result = await query({ cmd: QM, args: ['config', vmid, '--snapshot', name], quiet: true });
-  return parseConfigLines(result.stdout).values.snapstate;
 }
 
 export async function agentPing(vmid: string): Promise<boolean> {
@@ -213,16 +152,4 @@ function parseAgentJson(text: string, vmid: string): AgentStatus {
   } catch {
     throw new PhoenixError(`unexpected answer from the guest agent of VM ${vmid}: ${text.trim().slice(0, 200)}`);
   }
-}
-
-export async function ensureRunning(vmid: string): Promise<'started' | 'unchanged'> {
-  if ((await status(vmid)) === 'running') return 'unchanged';
-  await start(vmid);
-  return 'started';
-}
-
-export async function ensureStopped(vmid: string): Promise<'stopped' | 'unchanged'> {
-  if ((await status(vmid)) !== 'running') return 'unchanged';
-  await stop(vmid);
-  return 'stopped';
 }

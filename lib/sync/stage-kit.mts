@@ -7,8 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ConfigPaths, PhoenixConfig, VmConfig } from '../config/load.mts';
 import type { PhoenixOptions } from '../core/env.mts';
-import * as pct from '../pve/pct.mts';
-import * as qm from '../pve/qm.mts';
+import { toolFor } from '../pve/guest-tool.mts';
 import { claimsNoChange, failureLine, type ChildContext, type ChildRun } from './child.mts';
 import { stacksDirectory } from '../stacks/render.mts';
 import { PortainerClient } from '../portainer/client.mts';
@@ -134,5 +133,5 @@ export function applicationStacks(ctx: SyncContext): Array<{ name: string; vmid:
 }
 
 export async function guestState(kind: 'lxc' | 'vm', id: string): Promise<'running' | 'stopped' | 'absent'> {
-  return kind === 'lxc' ? pct.status(id) : qm.status(id);
+  return toolFor(kind).status(id);
 }

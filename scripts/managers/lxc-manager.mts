@@ -1,25 +1,12 @@
 #!/usr/bin/env node
 // lxc-manager.sh <action> <ctid>: the LXC lifecycle. Declares the upstream
-// arguments, loads and checks the manifests once, takes the host lock (or
-// runs under the caller's) and hands the action to lib/lxc/lifecycle.mts.
+// arguments and hands them to lib/lxc/manager.mts, which loads and checks
+// the manifests once, takes the host lock (or runs under the caller's) and
+// does the action.
 
-import { runMain, withHostLock } from '../../lib/core/main.mts';
+import { runMain } from '../../lib/core/main.mts';
 import { defineArgs, type CommandSpec, type PositionalSpec } from '../../lib/core/args.mts';
-import { isDryRun } from '../../lib/core/context.mts';
-import { loadConfig, resolveConfigPaths } from '../../lib/config/load.mts';
-import { CommandError, PhoenixError } from '../../lib/core/errors.mts';
-import { info } from '../../lib/core/log.mts';
-import {
-  createContainer,
-  createTemplates,
-  deleteContainer,
-  newSession,
-  restartContainer,
-  startContainer,
-  statusTable,
-  stopContainer,
-  syncContainer,
-} from '../../lib/lxc/lifecycle.mts';
+import { runLxcManager } from '../../lib/lxc/manager.mts';
 
 const USAGE = `Usage: lxc-manager.sh <action> <ctid> [--dry-run] [--purge-data]
   create <ctid>        create the container (and its missing clone source), configure, start, run features
@@ -57,61 +44,4 @@ const ARGS = defineArgs({
   invalidCommand: (action) => `Invalid action '${action ?? ''}' for lxc-manager.`,
 });
 
-await runMain(ARGS, async (args, context) => {
-  const { options } = context;
-  if (isDryRun()) info('--- DRY RUN MODE: nothing will be changed ---');
-  const ids = args.operands;
-
-  // Every manifest problem stops here, before the first command.
-  const config = loadConfig(resolveConfigPaths());
-  void config.hypervisor;
-  config.validateReferences();
-  for (const id of ids) {
-    if (!config.lxc.lxc_configs[id]) throw new PhoenixError(`Configuration for CTID ${id} not found in ${config.paths.lxc}.`);
-  }
-
-  const session = newSession({ script: context.name, options, config, lockToken: undefined, siblings: false });
-  const verb = args.command;
-  const id = ids[0] as string;
-
-  if (verb === 'status') {
-    process.stdout.write(await statusTable(session, ids));
-    return 0;
-  }
-
-  try {
-    await withHostLock(context, async (lock) => {
-      session.lockToken = lock?.token;
-      session.siblings = lock !== undefined && !lock.owned;
-      switch (verb) {
-        case 'create-templates':
-          await createTemplates(session);
-          break;
-        case 'create':
-        case 'converge':
-          await createContainer(session, id, verb);
-          break;
-        case 'start':
-          await startContainer(session, id);
-          break;
-        case 'stop':
-          await stopContainer(session, id);
-          break;
-        case 'restart':
-          await restartContainer(session, id);
-          break;
-        case 'delete':
-          await deleteContainer(session, id, { purgeData: args.flags['purge-data'] });
-          break;
-        case 'sync':
-          await syncContainer(session, id);
-          break;
-      }
-    });
-  } catch (err) {
-    // The bash ended every failed step with log_fatal: exit 1, whatever pct returned.
-    if (err instanceof CommandError) throw new PhoenixError(err.message, { cause: err });
-    throw err;
-  }
-  return 0;
-});
+await runMain(ARGS, (args, context) => runLxcManager(args, context));

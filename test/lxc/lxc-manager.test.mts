@@ -543,9 +543,14 @@ test('start, stop and restart are idempotent; templates are left alone', () => {
   ok(['restart', '103']);
   assert.equal(golden(), 'pct stop 103\npct start 103\n');
   host.clearCalls();
-  for (const verb of ['start', 'stop', 'restart']) ok([verb, '900']);
+  const said = ['start', 'stop', 'restart'].map((verb) => ok([verb, '900']).stderr);
+  assert.match(said[0]!, /\[WARN\].*Container 900 is a template; templates cannot be started\./);
+  assert.match(said[1]!, /\[INFO\].*Container 900 is a template; templates never run\./);
+  assert.match(said[2]!, /\[WARN\].*Container 900 is a template; templates cannot be restarted\./);
   assert.equal(mutating(), []);
   assert.is(lxc(['start', '101']).code, 1, 'starting a container that does not exist is an error');
+  const stopAbsent = ok(['stop', '101']);
+  assert.match(stopAbsent.stderr, /Container 101 does not exist; nothing to stop\./, 'stopping one is not');
 });
 
 test('delete: stops, destroys, removes the firewall file and the record; host data only with --purge-data', () => {

@@ -1,5 +1,6 @@
 // The typed pct/qm/storage wrappers against the simulated host: what they
-// send, how they read the answers, and the runner's lock-time-out retry on a
+// send, how they read the answers, the wrappers pct and qm share
+// (lib/pve/guest-tool.mts), and the runner's lock-time-out retry on a
 // realistic refusal.
 
 import { test } from 'uvu';
@@ -10,6 +11,7 @@ import { createSimHost } from '../simhost/index.mts';
 import * as pct from '../../lib/pve/pct.mts';
 import * as qm from '../../lib/pve/qm.mts';
 import * as storage from '../../lib/pve/storage.mts';
+import { toolFor, type GuestKind } from '../../lib/pve/guest-tool.mts';
 import { configureLog } from '../../lib/core/log.mts';
 import { setProcessContext, withRunContext } from '../../lib/core/context.mts';
 import { CommandError, PhoenixError } from '../../lib/core/errors.mts';
@@ -122,6 +124,74 @@ test('storage wrappers read pvesm, pveam, zfs and zpool', async () => {
   assert.ok(await storage.zfsDatasetExists('quickOS/phoenix-test'));
   assert.not.ok(await storage.zfsDatasetExists('quickOS/phoenix'), 'exact match, not a prefix or regex');
   assert.is(await storage.zfsGet('quickOS/phoenix-test', 'compression'), 'lz4');
+});
+
+test('pct and qm export the one set of shared wrappers; toolFor picks it by kind', () => {
+  assert.is(toolFor('lxc').program, 'pct');
+  assert.is(toolFor('vm').program, 'qm');
+  for (const name of ['status', 'configIfExists', 'set', 'shutdown', 'destroy', 'snapshot', 'ensureStopped'] as const) {
+    assert.is(pct[name], toolFor('lxc')[name], `pct.${name}`);
+    assert.is(qm[name], toolFor('vm')[name], `qm.${name}`);
+  }
+  assert.is.not(pct.status, qm.status, 'each tool runs its own program');
+});
+
+/** One pass of the shared wrappers over a stopped guest; what each returned. */
+async function sharedPass(kind: GuestKind, id: string): Promise<unknown[]> {
+  const tool = toolFor(kind);
+  const seen: unknown[] = [];
+  await tool.set(id, { onboot: true });
+  await tool.set(id, { memory: 1024 }, ['onboot']);
+  seen.push((await tool.config(id)).values.onboot, (await tool.config(id)).values.memory);
+  await tool.snapshot(id, 'base', 'first state');
+  seen.push(await tool.listSnapshots(id), await tool.snapshotState(id, 'base'));
+  await tool.deleteSnapshot(id, 'base', { force: true });
+  seen.push(await tool.listSnapshots(id), await tool.isRunning(id));
+  seen.push(await tool.ensureRunning(id), await tool.ensureRunning(id), await tool.isRunning(id));
+  await tool.shutdown(id, 30, { forceStop: true });
+  seen.push(await tool.status(id), await tool.ensureStopped(id));
+  await tool.destroy(id, { purge: true });
+  seen.push(await tool.status(id), await tool.exists(id), await tool.configIfExists(id));
+  return seen;
+}
+
+test('the shared wrappers answer and send the same for pct and qm', async () => {
+  await pct.create('900', TEMPLATE, { storage: 'quickOS-lxc-disks', hostname: 'base', memory: 512 });
+  await qm.create('9001', { name: 'probe', memory: 512 });
+  host.clearCalls();
+  const expected = [undefined, '1024', ['base'], undefined, [], false, 'started', 'unchanged', true, 'stopped', 'unchanged', 'absent', false, undefined];
+  assert.equal(await sharedPass('lxc', '900'), expected);
+  assert.equal(await sharedPass('vm', '9001'), expected);
+  const sent = (tool: 'pct' | 'qm', id: string) => host.calls(tool).filter(isChange).map((c) => c.argv.join(' ').replace(id, 'ID'));
+  assert.equal(sent('pct', '900'), [
+    'set ID --onboot 1',
+    'set ID --memory 1024 --delete onboot',
+    'snapshot ID base --description first state',
+    'delsnapshot ID base --force 1',
+    'start ID',
+    'shutdown ID --timeout 30 --forceStop 1',
+    'destroy ID --purge 1',
+  ]);
+  assert.equal(sent('qm', '9001'), sent('pct', '900'));
+});
+
+function isChange(call: { argv: readonly string[] }): boolean {
+  return !['status', 'config', 'listsnapshot'].includes(call.argv[0] ?? '');
+}
+
+test('an absent guest: absent to status and configIfExists of both tools; config itself fails with the tool\'s words', async () => {
+  for (const kind of ['lxc', 'vm'] as const) {
+    assert.is(await toolFor(kind).status('4242'), 'absent', kind);
+    assert.is(await toolFor(kind).configIfExists('4242'), undefined, kind);
+    assert.not.ok(await toolFor(kind).isRunning('4242'), kind);
+  }
+  try {
+    await qm.config('4242');
+    assert.unreachable();
+  } catch (err) {
+    assert.instance(err, CommandError);
+    assert.match((err as Error).message, /qm config 4242/);
+  }
 });
 
 async function readyVm(): Promise<void> {

@@ -426,10 +426,18 @@ test('start, stop, restart, status, delete: idempotent, graceful, templates unto
   assert.ok(host.calls('qm').some((c) => c.argv.join(' ') === 'shutdown 1002 --timeout 180 --forceStop 1'));
   const again = vmManager(['stop', '1002']);
   assert.match(again.stderr, /already stopped/);
-  assert.is(vmManager(['restart', '1002']).code, 0);
+  const restarted = vmManager(['restart', '1002']);
+  assert.is(restarted.code, 0);
+  assert.match(restarted.stderr, /Starting VM 1002\.\.\.[^]*VM 1002 restarted\./);
   assert.match(vmManager(['status', '1002']).stdout, /running/);
   assert.match(vmManager(['stop', '9000']).stderr, /template; it never runs/);
+  const restartTemplate = vmManager(['restart', '9000']);
+  assert.is(restartTemplate.code, 0);
+  assert.match(restartTemplate.stderr, /VM 9000 is a template; templates are never started\./);
   assert.is(vmManager(['start', '1001']).code, 1, 'an absent VM cannot be started');
+  const stopAbsent = vmManager(['stop', '1001']);
+  assert.is(stopAbsent.code, 1, 'nor stopped');
+  assert.match(stopAbsent.stderr, /VM 1001 does not exist \(create it first: vm-manager\.sh create 1001\)/);
   assert.equal(host.calls('qm').filter((c) => c.argv[1] === '9000' && isMutating(c)), []);
 
   const del = vmManager(['delete', '1002']);
