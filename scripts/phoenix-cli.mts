@@ -4,6 +4,7 @@
 
 import { runMain } from '../lib/core/main.mts';
 import { CLI_ARGS, cliArgs } from '../lib/cli/orchestrator.mts';
-import { runPhoenixCli } from '../lib/cli/phoenix.mts';
 
-await runMain(CLI_ARGS, (parsed, context) => runPhoenixCli(cliArgs(parsed), context));
+// The domain modules load once the arguments are known to be good, so
+// `--help` and a usage error read none of them.
+await runMain(CLI_ARGS, async (parsed, context) => (await import('../lib/cli/phoenix.mts')).runPhoenixCli(cliArgs(parsed), context));

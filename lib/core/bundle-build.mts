@@ -9,6 +9,9 @@
 // bundled into an ES module still call `require` for Node's built-ins, so
 // each bundle defines one from its own location.
 //
+// Modules a script loads with `import()` go into chunks in a folder beside
+// it (`.<script>.chunks/`), read only when a run needs them.
+//
 // Usage: node lib/core/bundle-build.mjs [script.mts ...]   (default: every script)
 
 import fs from 'node:fs';
@@ -28,23 +31,41 @@ export function scriptSources(dir = path.join(PROJECT_ROOT, 'scripts')): string[
   return out.sort();
 }
 
+/** Where a script's lazily loaded chunks go: a folder beside it, named after it. */
+export function chunkDir(source: string): string {
+  return path.join(path.dirname(source), `.${path.basename(source, '.mts')}.chunks`);
+}
+
 export async function bundleScripts(sources: readonly string[]): Promise<number> {
   const esbuild = createRequire(import.meta.url)('esbuild') as EsbuildModule;
   const started = Date.now();
-  await esbuild.build({
-    entryPoints: sources.map((source) => ({ in: source, out: path.relative(PROJECT_ROOT, source).replace(/\.mts$/, '') })),
-    outdir: PROJECT_ROOT,
-    outExtension: { '.js': '.mjs' },
-    allowOverwrite: true,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: `node${process.versions.node.split('.')[0]}`,
-    external: ['zx', 'zx/*', 'esbuild'],
-    banner: { js: "import { createRequire as phoenixCreateRequire } from 'node:module'; const require = phoenixCreateRequire(import.meta.url);" },
-    legalComments: 'none',
-    logLevel: 'warning',
-  });
+  // One build per script: what a script imports with `import()` (feature
+  // modules, verbs only some runs need) goes into chunks of its own, read
+  // only when the run gets there, so `--help` parses the script's own code
+  // and nothing more. One build for all scripts would share chunks between
+  // them and make every start read many small files.
+  await Promise.all(
+    sources.map((source) => {
+      const chunks = chunkDir(source);
+      fs.rmSync(chunks, { recursive: true, force: true });
+      return esbuild.build({
+        entryPoints: [{ in: source, out: path.relative(PROJECT_ROOT, source).replace(/\.mts$/, '') }],
+        outdir: PROJECT_ROOT,
+        outExtension: { '.js': '.mjs' },
+        chunkNames: `${path.relative(PROJECT_ROOT, chunks)}/[name]-[hash]`,
+        splitting: true,
+        allowOverwrite: true,
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: `node${process.versions.node.split('.')[0]}`,
+        external: ['zx', 'zx/*', 'esbuild'],
+        banner: { js: "import { createRequire as phoenixCreateRequire } from 'node:module'; const require = phoenixCreateRequire(import.meta.url);" },
+        legalComments: 'none',
+        logLevel: 'warning',
+      });
+    }),
+  );
   return Date.now() - started;
 }
 

@@ -6,7 +6,6 @@
 
 import { runMain } from '../../lib/core/main.mts';
 import { defineArgs, type CommandSpec, type PositionalSpec } from '../../lib/core/args.mts';
-import { runLxcManager } from '../../lib/lxc/manager.mts';
 
 const USAGE = `Usage: lxc-manager.sh <action> <ctid> [--dry-run] [--purge-data]
   create <ctid>        create the container (and its missing clone source), configure, start, run features
@@ -44,4 +43,6 @@ const ARGS = defineArgs({
   invalidCommand: (action) => `Invalid action '${action ?? ''}' for lxc-manager.`,
 });
 
-await runMain(ARGS, (args, context) => runLxcManager(args, context));
+// The container stack is loaded once the arguments are known to be good, so
+// `--help` and a usage error read none of it.
+await runMain(ARGS, async (args, context) => (await import('../../lib/lxc/manager.mts')).runLxcManager(args, context));

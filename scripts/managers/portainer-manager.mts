@@ -8,7 +8,6 @@
 import path from 'node:path';
 import { runMain } from '../../lib/core/main.mts';
 import { defineArgs } from '../../lib/core/args.mts';
-import { runPortainerManager } from '../../lib/sync/manager.mts';
 
 const USAGE = `Usage: portainer-manager.sh [--config FILE] [--reset-portainer] [--dry-run] sync <target>
 
@@ -42,8 +41,9 @@ const ARGS = defineArgs({
   invalidCommand: (action) => (action === undefined ? 'no action given' : `Invalid action '${action}' for portainer-manager. Valid actions: sync`),
 });
 
-await runMain(ARGS, (args, context) => {
+await runMain(ARGS, async (args, context) => {
   if (args.flags.config !== undefined) process.env.HYPERVISOR_CONFIG_FILE = path.resolve(args.flags.config);
   if (args.flags['reset-portainer']) context.options.resetPortainer = true;
-  return runPortainerManager(args.operands, context);
+  // The sync stages load once the arguments are known to be good.
+  return (await import('../../lib/sync/manager.mts')).runPortainerManager(args.operands, context);
 });

@@ -6,6 +6,7 @@
 
 import { runMain } from '../../lib/core/main.mts';
 import { SWARM_ARGS, swarmArgs } from '../../lib/swarm/args.mts';
-import { runSwarmManager } from '../../lib/swarm/manager.mts';
 
-await runMain(SWARM_ARGS, (parsed, context) => runSwarmManager(swarmArgs(parsed), context));
+// The domain modules load once the arguments are known to be good, so
+// `--help` and a usage error read none of them.
+await runMain(SWARM_ARGS, async (parsed, context) => (await import('../../lib/swarm/manager.mts')).runSwarmManager(swarmArgs(parsed), context));

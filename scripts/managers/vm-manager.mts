@@ -6,6 +6,7 @@
 
 import { runMain } from '../../lib/core/main.mts';
 import { VM_MANAGER_ARGS } from '../../lib/vm/args.mts';
-import { runVmManager } from '../../lib/vm/manager.mts';
 
-await runMain(VM_MANAGER_ARGS, (args, context) => runVmManager(args, context));
+// The domain modules load once the arguments are known to be good, so
+// `--help` and a usage error read none of them.
+await runMain(VM_MANAGER_ARGS, async (args, context) => (await import('../../lib/vm/manager.mts')).runVmManager(args, context));
