@@ -21,6 +21,7 @@ import { pathIssues } from '../config/paths.mts';
 import type { StackConfig } from '../config/types.mts';
 import { interpolate } from './interpolate.mts';
 import { checkTraefikLabels, mergeLabels, splitLabel } from './traefik-labels.mts';
+import { loadYaml } from '../core/yaml.mts';
 
 /** The service label holding the digest of the rendered file. */
 export const DIGEST_LABEL = 'phoenix.stack.digest';
@@ -133,7 +134,7 @@ export async function renderStack(config: PhoenixConfig, stack: string, environm
   }
   const source = fs.readFileSync(template, 'utf8');
 
-  const YAML = await import('yaml');
+  const YAML = await loadYaml();
   const doc = YAML.parseDocument(source, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(template, '', `not valid YAML: ${doc.errors[0]?.message ?? 'parse error'}`);

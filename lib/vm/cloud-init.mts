@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../core/bridge.mts';
 import type { VmSpec } from './spec.mts';
+import { loadYaml } from '../core/yaml.mts';
 
 export const CLOUD_INIT_DIR = path.join(PROJECT_ROOT, 'etc', 'cloud-init');
 
@@ -37,7 +38,7 @@ let yamlModule: Yaml | undefined;
 
 /** The yaml package is loaded only by runs that render (not by start/stop/status). */
 async function yaml(): Promise<Yaml> {
-  yamlModule ??= await import('yaml');
+  yamlModule ??= await loadYaml();
   return yamlModule;
 }
 

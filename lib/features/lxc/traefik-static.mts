@@ -33,6 +33,7 @@ import {
 import { info, warn } from '../../core/log.mts';
 import { ACME_RESOLVER, MESH_ENTRYPOINT, MESH_TLS_OPTIONS, WEBSECURE_ENTRYPOINT, acmeEnabled, dashboardHost, staticAddress } from './traefik-names.mts';
 import { PROJECT_ROOT } from '../../core/project-root.mts';
+import { loadYaml } from '../../core/yaml.mts';
 
 /** The rendered static configuration, relative to PHOENIX_BASE_DIR (next to the dynamic file). */
 export const STATIC_RELATIVE = 'etc/traefik/traefik.yml';
@@ -186,7 +187,7 @@ export interface TraefikStatic {
 export async function renderTraefikStatic(context: FeatureContext, ctid: string, ca: string): Promise<TraefikStatic> {
   const config = context.config;
   const file = staticTemplatePath(context.options.baseDir);
-  const { parseDocument, Document, visit } = await import('yaml');
+  const { parseDocument, Document, visit } = await loadYaml();
   const parsed = parseDocument(fs.readFileSync(file, 'utf8'), { uniqueKeys: true });
   if (parsed.errors.length > 0) throw new ConfigError(file, '', `not valid YAML: ${parsed.errors[0]?.message ?? 'parse error'}`);
   const root = parsed.toJS() as Yaml;
