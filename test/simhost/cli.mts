@@ -57,6 +57,9 @@ const tools: Record<string, () => Promise<(ctx: Ctx) => void>> = {
   'pve-firewall': async () => (await import('./firewall.mts')).runFirewall,
   zfs: async () => (await import('./zfs.mts')).runZfs,
   zpool: async () => (await import('./zfs.mts')).runZpool,
+  lsblk: async () => (await import('./disks.mts')).runLsblk,
+  blkid: async () => (await import('./disks.mts')).runBlkid,
+  wipefs: async () => (await import('./disks.mts')).runWipefs,
 };
 
 function readStdinSync(): Buffer {

@@ -35,7 +35,7 @@ export { lockTimeoutMessage } from './inject.mts';
 export const BIN_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin');
 
 /** The simulated tools, as named on a real host. */
-export const TOOLS = ['pct', 'qm', 'pvesm', 'pveam', 'pvesh', 'pve-firewall', 'zfs', 'zpool'] as const;
+export const TOOLS = ['pct', 'qm', 'pvesm', 'pveam', 'pvesh', 'pve-firewall', 'zfs', 'zpool', 'lsblk', 'blkid', 'wipefs'] as const;
 
 export interface RunResult {
   code: number;

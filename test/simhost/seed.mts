@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { writeStorageCfg, formatOfFile } from './storage.mts';
+import { seedDisks, type SimDisk } from './disks.mts';
 import { atomicWrite, emptyRuntime, paths, type Appliance, type Runtime, type StorageDef, type ZfsPool } from './state.mts';
 
 export const DEFAULT_TEMPLATE = 'ubuntu-24.04-standard_24.04-2_amd64.tar.zst';
@@ -56,6 +57,8 @@ export interface SeedOptions {
   appliances?: Appliance[];
   /** pve-firewall daemon state at start. */
   firewallRunning?: boolean;
+  /** Block devices (host-disks.json); default: one disk per pool vdev and the spare disks of disks/defaults.mts. */
+  disks?: SimDisk[];
 }
 
 export const DEFAULT_POOLS: PoolSpec[] = [
@@ -203,6 +206,7 @@ export function seedState(dir: string, options: SeedOptions = {}, { reset = fals
   atomicWrite(p.injectFile, '{}\n');
   fs.writeFileSync(p.callsFile, '');
   writeStorageCfg(root, rt);
+  seedDisks(root, rt, options.disks);
   seedSubordinateIds(path.join(root, 'hostfs'));
   // state.json last: its presence is what marks a complete seed.
   atomicWrite(p.stateFile, `${JSON.stringify(rt, null, 2)}\n`);

@@ -6,6 +6,7 @@
 
 import type { Ctx } from './cli.mts';
 import { die, loadRuntime, ToolExit, updateRuntime, type Runtime, type ZfsDataset } from './state.mts';
+import { runZpoolCreate } from './disks/zpool-create.mts';
 
 /** OpenZFS's zfs_nicenum: 1024-based, three significant digits. */
 export function nicenum(n: number): string {
@@ -527,11 +528,13 @@ export function runZpool(ctx: Ctx): void {
       ctx.out(out);
       return;
     }
+    case 'create':
+      return runZpoolCreate(ctx, args);
     case undefined:
       usageError('zpool', 'missing command');
     // falls through (usageError never returns)
     default:
-      if (['create', 'destroy', 'add', 'remove', 'import', 'export', 'get', 'set', 'scrub', 'trim', 'iostat', 'history', 'events', 'upgrade', 'attach', 'detach', 'replace', 'online', 'offline', 'clear', 'labelclear', 'initialize', 'resilver', 'sync', 'wait', 'checkpoint', 'split', 'reguid', 'reopen', 'version'].includes(cmd)) {
+      if (['destroy', 'add', 'remove', 'import', 'export', 'get', 'set', 'scrub', 'trim', 'iostat', 'history', 'events', 'upgrade', 'attach', 'detach', 'replace', 'online', 'offline', 'clear', 'labelclear', 'initialize', 'resilver', 'sync', 'wait', 'checkpoint', 'split', 'reguid', 'reopen', 'version'].includes(cmd)) {
         throw new ToolExit(2, `simhost: 'zpool ${cmd}' is not simulated\n`);
       }
       usageError('zpool', `unrecognized command '${cmd}'`);
