@@ -6,18 +6,21 @@
 // these files. A fresh node grants root 100000…165535, Proxmox's default;
 // a map that passes a host id through (gid 33 for www-data) needs its own
 // line, or the container does not start. These files are shared with the
-// rest of the system: Phoenix keeps its lines in a marked block of its own,
-// lists there only what no other line already grants, and rewrites the block
-// from all manifests at once, so one container never drops another's grant.
+// rest of the system: Phoenix keeps its lines in a marked block of its own
+// (lib/core/owned-block.mts), lists there only what no other line already
+// grants, and rewrites the block from all manifests at once, so one
+// container never drops another's grant.
 
 import fs from 'node:fs';
 import type { LxcManifest } from '../config/types.mts';
 import { extraHostRanges, type IdKind } from '../config/id-maps.mts';
-import { writeFileAtomic } from '../core/fs.mts';
+import { ensureOwnedBlock, locateOwnedBlock, replaceOwnedBlock, type BlockMarkers } from '../core/owned-block.mts';
 import { onHost } from '../guest/hostdirs.mts';
 
-const BEGIN = '# BEGIN phoenix: id ranges of container id maps (managed by lxc-manager; edit the manifests instead)';
-const END = '# END phoenix';
+const MARKERS: BlockMarkers = {
+  begin: '# BEGIN phoenix: id ranges of container id maps (managed by lxc-manager; edit the manifests instead)',
+  end: '# END phoenix',
+};
 
 export const SUBID_FILES: Record<IdKind, string> = { u: '/etc/subuid', g: '/etc/subgid' };
 
@@ -26,7 +29,7 @@ interface Grant {
   size: number;
 }
 
-/** Root's grants in a subid file: `root:<start>:<count>` (or uid 0), outside the given block. */
+/** Root's grants in a subid file: `root:<start>:<count>` (or uid 0). */
 function rootGrants(lines: readonly string[]): Grant[] {
   const grants: Grant[] = [];
   for (const line of lines) {
@@ -49,44 +52,27 @@ function covered(range: Grant, grants: readonly Grant[]): boolean {
   return next >= end;
 }
 
-/** The file's lines outside Phoenix's block, and whether a block was there. */
-function splitBlock(text: string): { outside: string[]; hadBlock: boolean } {
-  const outside: string[] = [];
-  let inside = false;
-  let hadBlock = false;
-  for (const line of text.split('\n')) {
-    if (line === BEGIN) {
-      inside = true;
-      hadBlock = true;
-      continue;
-    }
-    if (inside && line === END) {
-      inside = false;
-      continue;
-    }
-    if (!inside) outside.push(line);
+/** The block's lines: each needed range that no line outside the block grants yet. */
+function missingGrantLines(current: string, needed: readonly Grant[], file: string): string[] {
+  const block = locateOwnedBlock(current, MARKERS, file);
+  const outside = block === undefined ? current : block.before + block.after;
+  const grants = rootGrants(outside.split('\n'));
+  const missing: Grant[] = [];
+  for (const range of needed) {
+    if (covered(range, grants) || missing.some((m) => m.start === range.start && m.size === range.size)) continue;
+    missing.push(range);
   }
-  while (outside.length > 0 && outside.at(-1) === '') outside.pop();
-  return { outside, hadBlock };
+  missing.sort((a, b) => a.start - b.start);
+  return missing.map((g) => `root:${g.start}:${g.size}`);
 }
 
 /**
  * The new text of one subid file, given every container's extra ranges of
  * that kind; undefined when the file needs no change (no block, nothing missing).
  */
-export function subidFileText(current: string, needed: readonly Grant[]): string | undefined {
-  const { outside, hadBlock } = splitBlock(current);
-  const grants = rootGrants(outside);
-  const missing: Grant[] = [];
-  for (const range of needed) {
-    if (covered(range, grants) || missing.some((m) => m.start === range.start && m.size === range.size)) continue;
-    missing.push(range);
-  }
-  if (missing.length === 0 && !hadBlock) return undefined;
-  missing.sort((a, b) => a.start - b.start);
-  const body = outside.length > 0 ? `${outside.join('\n')}\n` : '';
-  const block = missing.length === 0 ? '' : `${BEGIN}\n${missing.map((g) => `root:${g.start}:${g.size}`).join('\n')}\n${END}\n`;
-  const text = body + block;
+export function subidFileText(current: string, needed: readonly Grant[], file = 'subid file'): string | undefined {
+  const lines = missingGrantLines(current, needed, file);
+  const text = replaceOwnedBlock(current, { ...MARKERS, lines, removeWhenEmpty: true }, file);
   return text === current ? undefined : text;
 }
 
@@ -100,10 +86,9 @@ export function grantIdRanges(manifest: LxcManifest, hostRoot: string): string[]
   for (const kind of ['u', 'g'] as const) {
     const file = onHost(hostRoot, SUBID_FILES[kind]);
     const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-    const wanted = subidFileText(current, needed[kind]);
-    if (wanted === undefined) continue;
-    const mode = fs.existsSync(file) ? fs.statSync(file).mode & 0o777 : 0o644;
-    if (writeFileAtomic(file, wanted, { mode }) !== 'unchanged') changes.push(`updated root's id ranges in ${SUBID_FILES[kind]}`);
+    const lines = missingGrantLines(current, needed[kind], file);
+    const outcome = ensureOwnedBlock(file, { ...MARKERS, lines, removeWhenEmpty: true, createMode: 0o644 });
+    if (outcome !== 'unchanged') changes.push(`updated root's id ranges in ${SUBID_FILES[kind]}`);
   }
   return changes;
 }
