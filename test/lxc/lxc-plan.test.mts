@@ -190,6 +190,16 @@ test('/etc/subgid: a passed-through id is granted to root in a marked block, onc
   assert.is(subidFileText(fresh, []), undefined);
 });
 
+test('/etc/subgid: the block is rewritten where it stands, and broken markers are refused, not guessed at', () => {
+  const granted = subidFileText('root:100000:65536\n', [{ start: 33, size: 1 }]) as string;
+  const withLater = `${granted}lxd:200000:65536\n`;
+  const regranted = subidFileText(withLater, [{ start: 33, size: 1 }, { start: 44, size: 1 }]);
+  assert.ok(regranted?.endsWith('# END phoenix\nlxd:200000:65536\n'), 'the operator line after the block stays after it');
+  assert.match(regranted ?? '', /^root:44:1$/m);
+  const lonelyBegin = granted.split('\n').filter((line) => line !== '# END phoenix').join('\n') + 'lxd:200000:65536\n';
+  assert.throws(() => subidFileText(lonelyBegin, [{ start: 33, size: 1 }], '/etc/subgid'), /\/etc\/subgid, line \d+/);
+});
+
 test('gpu_assignment: device binds for each GPU plus the control devices; none gives nothing', () => {
   const lines = gpuLines('0, 1');
   assert.ok(lines.some((l) => l.value === '/dev/nvidia1 dev/nvidia1 none bind,optional,create=file'));
