@@ -84,7 +84,8 @@ export function ensureDir(dir: string, mode = 0o755): WriteOutcome {
   return stat ? 'changed' : 'created';
 }
 
-function readIfExists(file: string): Buffer | undefined {
+/** A file's bytes, or undefined when it does not exist (any other failure throws). */
+export function readIfExists(file: string): Buffer | undefined {
   try {
     return fs.readFileSync(file);
   } catch (err) {

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { PhoenixError } from './errors.mts';
 import { isDryRun } from './context.mts';
 import { debug, info } from './log.mts';
-import { writeFileAtomic, uniqueSuffix, type WriteOutcome } from './fs.mts';
+import { readIfExists, writeFileAtomic, uniqueSuffix, type WriteOutcome } from './fs.mts';
 
 export const ORIGINAL_SUFFIX = '.phoenix-orig';
 
@@ -241,15 +241,6 @@ function followLink(file: string): string {
     return fs.realpathSync(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return file;
-    throw err;
-  }
-}
-
-function readIfExists(file: string): Buffer | undefined {
-  try {
-    return fs.readFileSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
 }

@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { findOnPath } from '../../lib/gateway/nginx-check.mts';
 
 export const STREAM_MODULE_FILE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 const DEFAULT_LIFETIME_S = 90;
@@ -35,20 +36,6 @@ export type Tools = Record<string, string>;
 
 const SEARCH_PATH = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
 
-function which(name: string, searchPath: string[]): string | undefined {
-  for (const dir of searchPath) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
-
 /**
  * Absolute paths of the named tools. Throws, naming the Debian packages to
  * install, when any is missing (or nginx's stream module is, with nginx).
@@ -60,7 +47,7 @@ export function requireTools(names: string[], searchPath: string[] = SEARCH_PATH
   for (const name of names) {
     const pkg = TOOL_PACKAGES[name];
     if (!pkg) throw new Error(`requireTools: no Debian package known for '${name}'`);
-    const file = which(name, searchPath);
+    const file = findOnPath(name, searchPath.join(path.delimiter));
     if (file) found[name] = file;
     else {
       missing.push(`${name} (Debian package ${pkg})`);

@@ -7,6 +7,7 @@
 import type { Ctx } from './cli.mts';
 import { die, loadRuntime, ToolExit, updateRuntime, type Runtime, type ZfsDataset } from './state.mts';
 import { runZpoolCreate } from './disks/zpool-create.mts';
+import { getopt as parseOptions, type Flags } from './getopt.mts';
 
 /** OpenZFS's zfs_nicenum: 1024-based, three significant digits. */
 export function nicenum(n: number): string {
@@ -186,40 +187,9 @@ function getProp(rt: Runtime, name: string, key: string): PropValue | undefined 
   return undefined;
 }
 
-interface Flags {
-  flags: Set<string>;
-  values: Record<string, string[]>;
-  operands: string[];
-}
-
-/** getopt for zfs/zpool: single-letter flags, some taking a value (-o x, -ox). */
+/** getopt for zfs/zpool, with this tool's usage error. */
 function getopt(tool: string, args: readonly string[], withValue: string, plain: string): Flags {
-  const flags = new Set<string>();
-  const values: Record<string, string[]> = {};
-  const operands: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') {
-      operands.push(...args.slice(i + 1));
-      break;
-    }
-    if (!a.startsWith('-') || a === '-') {
-      operands.push(a);
-      continue;
-    }
-    for (let j = 1; j < a.length; j++) {
-      const f = a[j]!;
-      if (withValue.includes(f)) {
-        const v = j + 1 < a.length ? a.slice(j + 1) : args[++i];
-        if (v === undefined) usageError(tool, `missing argument for '${f}' option`);
-        (values[f] ??= []).push(v);
-        break;
-      }
-      if (!plain.includes(f)) usageError(tool, `invalid option '${f}'`);
-      flags.add(f);
-    }
-  }
-  return { flags, values, operands };
+  return parseOptions(args, withValue, plain, (message) => usageError(tool, message));
 }
 
 function table(rows: string[][], scripted: boolean, header: string[]): string {

@@ -25,6 +25,7 @@
 import type { Ctx } from '../cli.mts';
 import { loadRuntime, saveRuntime, ToolExit, withStateLock, type Runtime } from '../state.mts';
 import { BY_ID, busyReason, importedPoolOf, loadDisks, locate, partitionName, partNumber, poolGuid, saveDisks, stableUuid, type DiskState, type Located, type SimBlock } from './model.mts';
+import { getopt } from '../getopt.mts';
 
 const USAGE = 'usage:\n\tcreate [-fnd] [-o property=value] ... \n\t    [-O file-system-property=value] ...\n\t    [-m mountpoint] [-R root] <pool> <vdev> ...\n';
 const POOL_PROPERTIES = new Set(['ashift', 'autotrim', 'autoexpand', 'autoreplace', 'comment', 'compatibility', 'failmode', 'listsnapshots', 'multihost', 'cachefile']);
@@ -46,31 +47,7 @@ interface CreateArgs {
 }
 
 function parseCreate(args: readonly string[]): CreateArgs {
-  const flags = new Set<string>();
-  const values: Record<string, string[]> = {};
-  const operands: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') {
-      operands.push(...args.slice(i + 1));
-      break;
-    }
-    if (!a.startsWith('-') || a === '-') {
-      operands.push(a);
-      continue;
-    }
-    for (let j = 1; j < a.length; j++) {
-      const f = a[j]!;
-      if ('mRoOt'.includes(f)) {
-        const v = j + 1 < a.length ? a.slice(j + 1) : args[++i];
-        if (v === undefined) usage(`missing argument for '${f}' option`);
-        (values[f] ??= []).push(v);
-        break;
-      }
-      if (!'fnd'.includes(f)) usage(`invalid option '${f}'`);
-      flags.add(f);
-    }
-  }
+  const { flags, values, operands } = getopt(args, 'mRoOt', 'fnd', usage);
   if (values.R || values.t) throw new ToolExit(2, "simhost: 'zpool create -R/-t' is not simulated\n");
   const [pool, ...vdevArgs] = operands;
   if (!pool) usage('missing pool name argument');
