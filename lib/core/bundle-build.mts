@@ -39,21 +39,24 @@ export function chunkDir(source: string): string {
 export async function bundleScripts(sources: readonly string[]): Promise<number> {
   const esbuild = createRequire(import.meta.url)('esbuild') as EsbuildModule;
   const started = Date.now();
-  // One build per script: what a script imports with `import()` (feature
-  // modules, verbs only some runs need) goes into chunks of its own, read
-  // only when the run gets there, so `--help` parses the script's own code
-  // and nothing more. One build for all scripts would share chunks between
-  // them and make every start read many small files.
+  // One build per script. A script that loads its stack with `import()`
+  // after checking its arguments gets its lazily loaded modules in chunks of
+  // its own, read only when the run gets there, so `--help` parses the
+  // script's own code and nothing more. Any other script is one file: for a
+  // script that always needs everything, chunks only add files to read.
+  // (One build for all scripts would share chunks between them and make
+  // every start read many small files.)
   await Promise.all(
     sources.map((source) => {
       const chunks = chunkDir(source);
       fs.rmSync(chunks, { recursive: true, force: true });
+      const lazy = /\bawait import\(/.test(fs.readFileSync(source, 'utf8'));
       return esbuild.build({
         entryPoints: [{ in: source, out: path.relative(PROJECT_ROOT, source).replace(/\.mts$/, '') }],
         outdir: PROJECT_ROOT,
         outExtension: { '.js': '.mjs' },
         chunkNames: `${path.relative(PROJECT_ROOT, chunks)}/[name]-[hash]`,
-        splitting: true,
+        splitting: lazy,
         allowOverwrite: true,
         bundle: true,
         platform: 'node',
