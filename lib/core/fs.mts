@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isDryRun } from './context.mts';
 import { info, debug } from './log.mts';
+import { looksLikeText, unifiedDiff } from './text-diff.mts';
 
 export type WriteOutcome = 'created' | 'changed' | 'unchanged';
 
@@ -19,6 +20,8 @@ export interface WriteOptions {
   dirMode?: number;
   uid?: number;
   gid?: number;
+  /** The content is a secret: a dry-run says that it would change, never how. */
+  secret?: boolean;
 }
 
 export function writeFileAtomic(target: string, content: string | Buffer, options: WriteOptions = {}): WriteOutcome {
@@ -34,6 +37,8 @@ export function writeFileAtomic(target: string, content: string | Buffer, option
   const outcome: WriteOutcome = current === undefined ? 'created' : 'changed';
   if (isDryRun()) {
     info(`DRY-RUN: would write ${target} (${data.length} bytes, mode ${mode.toString(8)})`);
+    // A file only its owner may read is treated as a secret.
+    showDiff(target, current, data, options.secret === true || (mode & 0o044) === 0);
     return outcome;
   }
 
@@ -64,6 +69,14 @@ export function writeFileAtomic(target: string, content: string | Buffer, option
   }
   info(`${outcome === 'created' ? 'Created' : 'Updated'} ${target}`);
   return outcome;
+}
+
+/** The dry-run's view of a write: the diff of a text file (not of keys, secrets or binary data). */
+function showDiff(target: string, current: Buffer | undefined, data: Buffer, secret: boolean): void {
+  const sensitiveName = /\.(key|pem|p12|pfx)$|secret|password|shadow/i.test(target);
+  if (secret || sensitiveName || !looksLikeText(data) || (current !== undefined && !looksLikeText(current))) return;
+  const diff = unifiedDiff(current?.toString('utf8') ?? '', data.toString('utf8'), target.startsWith('/') ? target : `/${target}`);
+  if (diff) info(diff.trimEnd());
 }
 
 /** Create a directory (and parents) with a mode; fix the mode if it exists. */
