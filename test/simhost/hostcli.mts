@@ -9,9 +9,10 @@ import { failureOutput, latencyFor, loadInjection, takeFailure } from './inject.
 import { appendCall } from './record.mts';
 import { sleepSync, stateRoot, ToolExit, writeAll } from './state.mts';
 import { HOST_TOOLS, hostRootOf, runHostTool } from './hostsvc.mts';
+import './hostsvc/setup-tools.mts';
 
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const [tool = '', ...args] = argv;
   const started = Date.now();
   const stdout: string[] = [];
@@ -19,7 +20,7 @@ export function main(argv: string[]): number {
   let exit = 0;
   let root: string | undefined;
   try {
-    if (!(HOST_TOOLS as readonly string[]).includes(tool)) throw new ToolExit(2, `simhost: unknown host tool '${tool}' (known: ${HOST_TOOLS.join(', ')})\n`);
+    if (!HOST_TOOLS.includes(tool)) throw new ToolExit(2, `simhost: unknown host tool '${tool}' (known: ${HOST_TOOLS.join(', ')})\n`);
     root = stateRoot();
     const injection = loadInjection(root);
     sleepSync(latencyFor(injection, tool));
@@ -29,7 +30,7 @@ export function main(argv: string[]): number {
       sleepSync(failure.delay_ms ?? 0);
       throw new ToolExit(result.exit, result.stderr, result.stdout);
     }
-    runHostTool({
+    await runHostTool({
       tool,
       argv: args,
       root,
@@ -54,4 +55,4 @@ export function main(argv: string[]): number {
 }
 
 const invokedDirectly = process.argv[1] !== undefined && /[\\/]hostcli\.m[jt]s$/.test(process.argv[1]);
-if (invokedDirectly) process.exitCode = main(process.argv.slice(2));
+if (invokedDirectly) process.exitCode = await main(process.argv.slice(2));

@@ -18,33 +18,40 @@
 // Each tool is a module in hostsvc/; this one routes a call to it.
 
 import { ToolExit } from './state.mts';
-import { runAptGet, runDpkgQuery } from './hostsvc/apt.mts';
 import type { HostToolContext } from './hostsvc/context.mts';
-import { runDnsmasq } from './hostsvc/dnsmasq.mts';
-import { runSystemctl } from './hostsvc/systemctl.mts';
-import { runUpdateCaCertificates } from './hostsvc/update-ca-certificates.mts';
 
 export { hostRootOf, onHostRoot, type HostToolContext } from './hostsvc/context.mts';
 export { checkDnsmasqConfig, type DnsmasqCheck } from './hostsvc/dnsmasq.mts';
 export { loadPackages, PACKAGE_CATALOG, packageInstalled } from './hostsvc/packages.mts';
 export { loadServices, unitName, type ServiceState, type UnitState } from './hostsvc/units.mts';
 
-export const HOST_TOOLS = ['systemctl', 'apt-get', 'dpkg-query', 'update-ca-certificates', 'dnsmasq'] as const;
-export type HostTool = (typeof HOST_TOOLS)[number];
+type HostToolRun = (ctx: HostToolContext) => void | Promise<void>;
 
-export function runHostTool(ctx: HostToolContext): void {
-  switch (ctx.tool as HostTool) {
-    case 'systemctl':
-      return runSystemctl(ctx);
-    case 'apt-get':
-      return runAptGet(ctx);
-    case 'dpkg-query':
-      return runDpkgQuery(ctx);
-    case 'update-ca-certificates':
-      return runUpdateCaCertificates(ctx);
-    case 'dnsmasq':
-      return runDnsmasq(ctx);
-    default:
-      throw new ToolExit(2, `simhost: unknown host tool '${ctx.tool}'\n`);
+/**
+ * Each tool and the module that answers it, loaded on first use so a call
+ * reads only its own module. A module of hostsvc/ exports one run function
+ * per tool it answers.
+ */
+const TOOL_MODULES: Record<string, () => Promise<HostToolRun>> = {
+  systemctl: async () => (await import('./hostsvc/systemctl.mts')).runSystemctl,
+  'apt-get': async () => (await import('./hostsvc/apt.mts')).runAptGet,
+  'dpkg-query': async () => (await import('./hostsvc/apt.mts')).runDpkgQuery,
+  'update-ca-certificates': async () => (await import('./hostsvc/update-ca-certificates.mts')).runUpdateCaCertificates,
+  dnsmasq: async () => (await import('./hostsvc/dnsmasq.mts')).runDnsmasq,
+};
+
+export const HOST_TOOLS = Object.keys(TOOL_MODULES);
+
+/** Register the tools of one hostsvc module (called by hostsvc/tools.mts, the list of setup tools). */
+export function registerHostTools(tools: Record<string, () => Promise<HostToolRun>>): void {
+  for (const [name, load] of Object.entries(tools)) {
+    TOOL_MODULES[name] = load;
+    if (!HOST_TOOLS.includes(name)) HOST_TOOLS.push(name);
   }
+}
+
+export async function runHostTool(ctx: HostToolContext): Promise<void> {
+  const load = TOOL_MODULES[ctx.tool];
+  if (load === undefined) throw new ToolExit(2, `simhost: unknown host tool '${ctx.tool}'\n`);
+  await (await load())(ctx);
 }

@@ -13,6 +13,7 @@ import path from 'node:path';
 
 import { writeStorageCfg, formatOfFile } from './storage.mts';
 import { seedDisks, type SimDisk } from './disks.mts';
+import { bareSeedOptions, poolDisksOf, seedBareHostFiles } from './bare-node.mts';
 import { atomicWrite, emptyRuntime, paths, type Appliance, type Runtime, type StorageDef, type ZfsPool } from './state.mts';
 
 export const DEFAULT_TEMPLATE = 'ubuntu-24.04-standard_24.04-2_amd64.tar.zst';
@@ -45,6 +46,8 @@ export interface FileSpec {
 
 export interface SeedOptions {
   node?: string;
+  /** The node's management address (host.json; the simulated tools' default is 192.168.1.50). */
+  ip?: string;
   pools?: PoolSpec[];
   datasets?: DatasetSpec[];
   /** Extra storages, or overrides of generated ones (merged by id). */
@@ -59,6 +62,8 @@ export interface SeedOptions {
   firewallRunning?: boolean;
   /** Block devices (host-disks.json); default: one disk per pool vdev and the spare disks of disks/defaults.mts. */
   disks?: SimDisk[];
+  /** Also write a fresh install's host files (bare-node.mts): os-release, interfaces, hosts, sudoers… */
+  bareHost?: boolean;
 }
 
 export const DEFAULT_POOLS: PoolSpec[] = [
@@ -202,12 +207,13 @@ export function seedState(dir: string, options: SeedOptions = {}, { reset = fals
   fs.symlinkSync('../../lxc', path.join(p.pve, 'nodes', node, 'lxc'));
   fs.symlinkSync('../../qemu-server', path.join(p.pve, 'nodes', node, 'qemu-server'));
   const rt = buildRuntime(options);
-  atomicWrite(p.hostFile, `${JSON.stringify({ node }, null, 2)}\n`);
+  atomicWrite(p.hostFile, `${JSON.stringify(options.ip === undefined ? { node } : { node, ip: options.ip }, null, 2)}\n`);
   atomicWrite(p.injectFile, '{}\n');
   fs.writeFileSync(p.callsFile, '');
   writeStorageCfg(root, rt);
   seedDisks(root, rt, options.disks);
   seedSubordinateIds(path.join(root, 'hostfs'));
+  if (options.bareHost) seedBareHostFiles(root, path.join(root, 'hostfs'));
   // state.json last: its presence is what marks a complete seed.
   atomicWrite(p.stateFile, `${JSON.stringify(rt, null, 2)}\n`);
   return true;
@@ -217,13 +223,17 @@ function main(argv: string[]): number {
   const args = [...argv];
   let reset = false;
   let node: string | undefined;
+  let bare = false;
+  let disksFrom: string | undefined;
   const positional: string[] = [];
   while (args.length > 0) {
     const a = args.shift()!;
     if (a === '--reset') reset = true;
     else if (a === '--node') node = args.shift();
+    else if (a === '--bare') bare = true;
+    else if (a === '--disks-from') disksFrom = args.shift();
     else if (a === '-h' || a === '--help') {
-      process.stdout.write('usage: node test/simhost/seed.mjs <state-dir> [--reset] [--node <name>]\n');
+      process.stdout.write('usage: node test/simhost/seed.mjs <state-dir> [--reset] [--node <name>] [--bare [--disks-from <hypervisor config>]]\n');
       return 0;
     } else positional.push(a);
   }
@@ -233,7 +243,10 @@ function main(argv: string[]): number {
     return 2;
   }
   try {
-    const created = seedState(dir, node ? { node } : {}, { reset });
+    const options: SeedOptions = bare
+      ? { ...bareSeedOptions(disksFrom ? poolDisksOf(disksFrom) : [], node ?? 'pve'), bareHost: true }
+      : node ? { node } : {};
+    const created = seedState(dir, options, { reset });
     process.stdout.write(created ? `seeded simulated Proxmox host in ${path.resolve(dir)}\n` : `kept existing simulated host in ${path.resolve(dir)} (use --reset to start over)\n`);
     return 0;
   } catch (error) {

@@ -41,7 +41,7 @@ export function zfsMemberDisk(disk: Omit<SimDisk, 'type' | 'children' | 'pttype'
   };
 }
 
-function spareDisks(): SimDisk[] {
+export function spareDisks(): SimDisk[] {
   const boot: SimDisk = {
     name: 'sda',
     type: 'disk',
@@ -88,7 +88,7 @@ function spareDisks(): SimDisk[] {
 }
 
 /** Model and serial from a by-id name: "<bus>-<Model_With_Underscores>_<SERIAL>". */
-function describeId(id: string): { model: string; serial: string; tran: SimDisk['tran'] } {
+export function describeId(id: string): { model: string; serial: string; tran: SimDisk['tran'] } {
   const dash = id.indexOf('-');
   const bus = dash > 0 ? id.slice(0, dash) : '';
   const rest = dash > 0 ? id.slice(dash + 1) : id;

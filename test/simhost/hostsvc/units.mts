@@ -40,10 +40,11 @@ const NODE_UNITS = [
   'cron.service',
   'chrony.service',
   'rpcbind.service',
+  'apparmor.service',
 ];
 
 /** Units with an ExecReload=. */
-export const RELOADABLE = new Set(['dnsmasq.service', 'ssh.service', 'pveproxy.service', 'pvedaemon.service', 'networking.service', 'chrony.service', 'smbd.service', 'nmbd.service', 'nfs-server.service', 'pve-firewall.service']);
+export const RELOADABLE = new Set(['dnsmasq.service', 'ssh.service', 'pveproxy.service', 'pvedaemon.service', 'networking.service', 'chrony.service', 'smbd.service', 'nmbd.service', 'nfs-server.service', 'pve-firewall.service', 'apparmor.service']);
 
 const UNIT_DIRS = ['/etc/systemd/system', '/lib/systemd/system', '/usr/lib/systemd/system'];
 const UNIT_TYPES = ['service', 'timer', 'socket', 'target', 'path', 'mount'];
