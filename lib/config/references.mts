@@ -193,6 +193,17 @@ export function collectWarnings(config: PhoenixConfig): ConfigWarning[] {
           : 'Portainer admin password in clear text; put it in a root-only file (mode 0600) named by admin_password_file',
     });
   }
+  const samba = fs.existsSync(hvFile) ? config.hypervisor.samba : undefined;
+  if (samba?.password !== undefined) {
+    warnings.push({
+      file: hvFile,
+      pointer: '/samba/password',
+      message:
+        samba.password_file !== undefined
+          ? 'clear-text password next to password_file; the file wins, delete the inline value'
+          : 'Samba password in clear text; put it in a root-only file (mode 0600) named by password_file',
+    });
+  }
   if (typeof api?.api_key === 'string' && api.api_key !== '') {
     warnings.push({ file: hvFile, pointer: '/portainer_api/api_key', message: 'API key in clear text; name a root-only file in api_key_file instead' });
   }

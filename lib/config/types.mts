@@ -103,6 +103,11 @@ export interface ZfsDataset {
   storage_class?: string;
 }
 
+/** One entry of shared_zfs_volumes; `pool` is the Proxmox storage the volume is allocated on. */
+export interface SharedZfsVolume {
+  pool: string;
+  size_gb: number;
+}
 
 export interface HypervisorConfig {
   $schema?: string;
@@ -111,23 +116,31 @@ export interface HypervisorConfig {
   domain_name: string;
   timezone?: string;
   users?: { username?: string; password_hash?: string; sudo_access?: boolean; ssh_public_key?: string };
+  /** The operator's login (the bash's hard-coded `heads`); password set once, when the user is created. */
+  operator_user?: { username?: string; password_hash?: string; password_file?: string };
   core_paths?: { lxc_config_file?: string; vm_config_file?: string; [legacy: string]: string | undefined };
   network?: HostNetwork;
   docker?: { portainer_server_image?: string; portainer_agent_image?: string };
   nfs?: { exports?: NfsExport[] };
-  samba?: { user?: string; password_file?: string; shares?: SambaShare[] };
+  /** The Samba password: `password_file` (root-owned, mode 0600) or, with a config warning, `password` inline. */
+  samba?: { user?: string; password?: string; password_file?: string; shares?: SambaShare[] };
   zfs?: {
     arc_max_gb?: number;
     settings?: { allow_destructive_operations?: boolean | 'true' | 'false' };
     pools?: ZfsPool[];
     datasets?: ZfsDataset[];
   };
-  shared_zfs_volumes?: Record<string, unknown>[];
+  /** Volumes for several guests, keyed by name (the bash's shape): `pvesm alloc <pool> 99999 vm-99999-disk-<name> <size_gb>G`. */
+  shared_zfs_volumes?: Record<string, SharedZfsVolume>;
   proxmox_storage_ids?: Record<string, string>;
   mount_point_base?: string;
   proxmox_defaults?: Record<string, unknown>;
   tests?: Record<string, TestCase[]>;
   nvidia_driver?: { install?: boolean; version?: string; runfile_url?: string; cuda_version?: string; install_vllm_libs?: boolean };
+  /** VFIO passthrough: the IOMMU on the kernel command line, the vfio modules, and the PCI ids vfio-pci claims ("vendor:device"). */
+  vfio?: { enabled?: boolean; device_ids?: string[] };
+  /** AppArmor: extra parents of home directories, added to @{HOMEDIRS} in /etc/apparmor.d/tunables/home.d/phoenix. */
+  apparmor?: { home_dirs?: string[] };
   behavior?: Record<string, boolean>;
   shared_volumes?: Record<string, { host_path?: string; mounts?: Record<GuestId, string> }>;
   firewall?: {
