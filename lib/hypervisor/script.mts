@@ -4,7 +4,7 @@
 // and the manifests loaded from it.
 
 import { loadConfig, resolveConfigPaths } from '../config/load.mts';
-import { defineArgs, type FlagSpec } from '../core/args.mts';
+import { defineArgs, usageError, type ArgSpec, type FlagSpec } from '../core/args.mts';
 import type { PhoenixOptions } from '../core/env.mts';
 import type { FeatureContext } from '../guest/container.mts';
 
@@ -23,4 +23,10 @@ export function setupScriptArgs<const F extends Readonly<Record<string, FlagSpec
 export function setupFeatureContext(hypervisorConfig: string | undefined, options: PhoenixOptions): FeatureContext {
   const config = loadConfig(resolveConfigPaths(hypervisorConfig === undefined ? {} : { hypervisor: hypervisorConfig }));
   return { config, options };
+}
+
+/** The values of flags a script cannot run without; a missing or empty one is a usage error (`--<flag> is required`). */
+export function requireFlags<const K extends string>(spec: Pick<ArgSpec, 'usage' | 'usageExitCode'>, flags: { readonly [N in K]?: string }, names: readonly K[]): Record<K, string> {
+  for (const name of names) if (flags[name] === undefined || flags[name] === '') throw usageError(spec, `--${name} is required`);
+  return flags as Record<K, string>;
 }

@@ -12,6 +12,7 @@ import path from 'node:path';
 
 import { parseCommand, parseSize, usage, vmidSpec, type CommandSpec, type OptSpec } from './args.mts';
 import type { Ctx } from './cli.mts';
+import { runPvesmConfig } from './storage-config.mts';
 import { atomicWrite, die, loadRuntime, paths, ToolExit, updateRuntime, type Runtime, type StorageDef, type Volume } from './state.mts';
 
 export const CONTENT_DIRS: Record<string, string> = {
@@ -295,8 +296,13 @@ export function writeStorageCfg(root: string, rt: Runtime): void {
   let out = '';
   for (const [id, s] of Object.entries(rt.storage)) {
     out += `${s.type}: ${id}\n`;
+    const extra = s as StorageDef & { server?: string; export?: string; options?: string; is_mountpoint?: string };
+    if (extra.export) out += `\texport ${extra.export}\n`;
     if (s.path) out += `\tpath ${s.path}\n`;
     if (s.pool) out += `\tpool ${s.pool}\n`;
+    if (extra.server) out += `\tserver ${extra.server}\n`;
+    if (extra.options) out += `\toptions ${extra.options}\n`;
+    if (extra.is_mountpoint) out += `\tis_mountpoint ${extra.is_mountpoint}\n`;
     if (s.vgname) out += `\tvgname ${s.vgname}\n`;
     if (s.thinpool) out += `\tthinpool ${s.thinpool}\n`;
     out += `\tcontent ${[...s.content].sort().join(',')}\n`;
@@ -353,8 +359,9 @@ const pvesmSpecs: Record<string, CommandSpec> = {
 
 export function runPvesm(ctx: Ctx): void {
   const [verb = '', ...rest] = ctx.argv;
+  if (verb === 'add' || verb === 'set' || verb === 'remove') return runPvesmConfig(ctx, verb, rest);
   const spec = pvesmSpecs[verb];
-  if (!spec) return ctx.unknownCommand(verb, Object.keys(pvesmSpecs), ['add', 'set', 'remove', 'scan', 'export', 'import', 'extractconfig', 'prune-backups', 'apiinfo']);
+  if (!spec) return ctx.unknownCommand(verb, [...Object.keys(pvesmSpecs), 'add', 'set', 'remove'], ['scan', 'export', 'import', 'extractconfig', 'prune-backups', 'apiinfo']);
   const p = parseCommand(spec, rest);
   ctx.begin();
   switch (verb) {

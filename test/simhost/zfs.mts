@@ -187,6 +187,11 @@ function getProp(rt: Runtime, name: string, key: string): PropValue | undefined 
   return undefined;
 }
 
+/** The file system mounted at a path (its mountpoint property, local or inherited), as `pvesm add dir --is_mountpoint` checks it. */
+export function mountedFilesystem(rt: Runtime, where: string): string | undefined {
+  return Object.keys(rt.zfs.datasets).find((n) => rt.zfs.datasets[n]!.type === 'filesystem' && getProp(rt, n, 'mountpoint')?.value === where);
+}
+
 /** getopt for zfs/zpool, with this tool's usage error. */
 function getopt(tool: string, args: readonly string[], withValue: string, plain: string): Flags {
   return parseOptions(args, withValue, plain, (message) => usageError(tool, message));
