@@ -15,7 +15,7 @@ DEB_PACKAGES := jq strace nginx libnginx-mod-stream openssl pebble lego dnsmasq-
 SIM_DIR ?= $(CURDIR)/.sim
 LEGACY_DIR ?=
 
-.PHONY: help install deps build test lint typecheck sync bench install-dropins clean
+.PHONY: help install deps tools build test lint typecheck sync bench install-dropins clean
 
 help:
 	@echo "make install          npm packages (and Debian packages as root), then build"
@@ -25,9 +25,20 @@ help:
 	@echo "make bench            cold-start and process-count figures against the bash + jq equivalent"
 	@echo "make install-dropins  LEGACY_DIR=/usr/local/phoenix_hypervisor: launchers for ported scripts"
 
-install: deps
+install: deps tools
 	npm ci --no-audit --no-fund
 	$(MAKE) build
+
+# Debian tools unpacked, not installed, for the tests: ifupdown2 (its own
+# parser checks the generated /etc/network/interfaces; installing the package
+# would replace ifupdown on this machine) and nfs-kernel-server (its exportfs
+# reads the generated /etc/exports in a private mount namespace; installing
+# the package would start an NFS server). Skipped when already unpacked.
+tools:
+	@if [ -f .tools/ifupdown2/usr/share/ifupdown2/ifupdown/networkinterfaces.py ]; then echo "ifupdown2 unpacked in .tools/ifupdown2"; \
+	else mkdir -p .tools && cd .tools && apt-get download ifupdown2 && rm -rf ifupdown2 && dpkg-deb -x ifupdown2_*_all.deb ifupdown2 && rm -f ifupdown2_*_all.deb && echo "ifupdown2 unpacked in .tools/ifupdown2"; fi
+	@if [ -x .tools/nfs-kernel-server/usr/sbin/exportfs ]; then echo "nfs-kernel-server unpacked in .tools/nfs-kernel-server"; \
+	else mkdir -p .tools && cd .tools && apt-get download nfs-kernel-server && rm -rf nfs-kernel-server && dpkg-deb -x nfs-kernel-server_*_amd64.deb nfs-kernel-server && rm -f nfs-kernel-server_*_amd64.deb && echo "nfs-kernel-server unpacked in .tools/nfs-kernel-server"; fi
 
 # Debian packages: installed when missing and we are root; otherwise listed.
 deps:
@@ -55,9 +66,13 @@ lint typecheck: node_modules/.package-lock.json
 	$(TSC) -p tsconfig.json --noEmit
 
 # The main job. Without Proxmox (no pveversion on PATH) it runs against the
-# simulated host in $(SIM_DIR), seeded on first use, with the example
-# manifests: LetsGo builds what is missing (and ends with `sync all`), then
-# `sync all` once more, which finds nothing to change. The manifests are
+# simulated host in $(SIM_DIR), seeded on first use as a bare Proxmox VE 8
+# node (test/simhost/bare-node.mts: no pools, no storages but local and
+# local-lvm, blank disks for the pools the example manifest names), with the
+# example manifests: `phoenix setup` takes the node to the manifest (pools,
+# datasets, storages, network, NFS, accounts, Samba, …), LetsGo builds the
+# guests on what setup made (and ends with `sync all`), then `sync all` once
+# more, which finds nothing to change. The manifests are
 # copied to $(SIM_DIR)/base, the base directory of the run, so the files sync
 # generates (etc/traefik, etc/nginx) stay out of the work tree. The simulated
 # VMs run no Portainer: a stand-in of its API (test/portainer-standin) serves
@@ -75,7 +90,7 @@ sync: build
 	  $(NODE) scripts/phoenix-cli.mjs sync all; \
 	else \
 	  echo "No Proxmox VE here: running on the simulated host in $(SIM_DIR) (make sync SIM_DIR=... to move it; rm -rf it to start over)"; \
-	  $(NODE) test/simhost/seed.mjs "$(SIM_DIR)" >/dev/null; \
+	  $(NODE) test/simhost/seed.mjs "$(SIM_DIR)" --bare --disks-from etc/phoenix_hypervisor_config.json >/dev/null; \
 	  mkdir -p "$(SIM_BASE)" && cp -R etc "$(SIM_BASE)/"; \
 	  rm -f "$(SIM_DIR)/portainer-standin.out"; \
 	  $(NODE) test/portainer-standin/server.mjs --port 0 --max-lifetime 1800 --state "$(SIM_DIR)/portainer-standin.json" \
@@ -85,6 +100,7 @@ sync: build
 	  url=$$(sed -n 's/^listening //p' "$(SIM_DIR)/portainer-standin.out"); \
 	  test -n "$$url" || { echo "the Portainer API stand-in did not start"; exit 1; }; \
 	  echo "Portainer API stand-in at $$url (state in $(SIM_DIR)/portainer-standin.json)"; \
+	  $(SIM_ENV) $(NODE) scripts/phoenix-cli.mjs setup && \
 	  $(SIM_ENV) PHOENIX_PORTAINER_URL="$$url" $(NODE) scripts/phoenix-cli.mjs LetsGo && \
 	  $(SIM_ENV) PHOENIX_PORTAINER_URL="$$url" $(NODE) scripts/phoenix-cli.mjs sync all; \
 	fi
