@@ -92,6 +92,13 @@ async function operatorPassword(context: SetupContext, name: string): Promise<Pa
   return { kind: 'none', why: `no password configured (set operator_user.password_hash or operator_user.password_file in ${file})${context.interactive ? '' : ' and no terminal to ask on'}` };
 }
 
+/** Before any step of `phoenix setup` runs: a password file named for the operator must be readable and root-only. */
+export function preflightAccounts(context: SetupContext): void {
+  const section = context.config.hypervisor.operator_user ?? {};
+  if (usable(section.password_hash) || !usable(section.password_file)) return;
+  readSecretFile(context.options, { configFile: context.config.paths.hypervisor, pointer: '/operator_user/password_file', hostPath: section.password_file });
+}
+
 function adminPassword(context: SetupContext): PasswordPlan {
   const hash = context.config.hypervisor.users?.password_hash;
   if (usable(hash)) return { kind: 'hash', value: hash, from: '/users/password_hash' };

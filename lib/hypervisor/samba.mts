@@ -176,6 +176,19 @@ async function sambaKnows(user: string, installed: boolean): Promise<boolean> {
   return result.stdout.split('\n').some((line) => line.split(':')[0] === user);
 }
 
+/**
+ * Before any step of `phoenix setup` runs: a Samba user that still needs a
+ * password must have one to get (a readable root-only file, the manifest,
+ * or a terminal), so a missing one stops the run with nothing changed.
+ */
+export async function preflightSamba(context: SetupContext): Promise<void> {
+  const hv = context.config.hypervisor;
+  if (hv.samba === undefined || (context.interactive && hv.samba.password_file === undefined)) return;
+  const user = sambaUser(hv);
+  if (await sambaKnows(user, await packageInstalled('samba'))) return;
+  await sambaPassword(context, user);
+}
+
 export async function setupSamba(context: SetupContext): Promise<StepResult> {
   const { config, options } = context;
   const hv = config.hypervisor;

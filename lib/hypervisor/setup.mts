@@ -30,6 +30,8 @@ export interface SetupStepSpec {
   script: string;
   title: string;
   validate?: (config: HypervisorConfig, file: string) => Promise<ConfigIssue[]>;
+  /** Read-only checks of the host that must pass before the first step changes anything (a secret file's mode). */
+  preflight?: (context: SetupContext) => Promise<void>;
   run: (context: SetupContext) => Promise<StepResult>;
 }
 
@@ -92,12 +94,14 @@ export const SETUP_STEPS: readonly SetupStepSpec[] = [
     script: 'hypervisor_feature_create_heads_user',
     title: 'the operator account',
     validate: async (c, f) => (await import('./accounts.mts')).validateAccounts(c, f),
+    preflight: async (ctx) => (await import('./accounts.mts')).preflightAccounts(ctx),
     run: async (ctx) => (await import('./accounts.mts')).createHeadsUser(ctx),
   },
   {
     script: 'hypervisor_feature_setup_samba',
     title: 'Samba shares',
     validate: async (c, f) => (await import('./samba.mts')).validateSamba(c, f),
+    preflight: async (ctx) => (await import('./samba.mts')).preflightSamba(ctx),
     run: async (ctx) => (await import('./samba.mts')).setupSamba(ctx),
   },
   {
@@ -217,9 +221,15 @@ export function ensureGlobalCommand(hostRoot: string, target = path.join(PROJECT
   return `linked ${link} -> ${target}`;
 }
 
+/** The host-dependent checks of every step (read-only), all before the first change. */
+export async function preflightSetup(context: SetupContext, steps: readonly SetupStepSpec[] = SETUP_STEPS): Promise<void> {
+  for (const step of steps) if (step.preflight) await step.preflight(context);
+}
+
 /** The whole of `phoenix setup`: checks, steps, the global command, the summary. */
 export async function runHypervisorSetup(context: SetupContext): Promise<number> {
   await validateSetup(context.config);
+  await preflightSetup(context);
   const report = await runSetupSteps(context);
   const link = ensureGlobalCommand(context.options.hostRoot);
   if (link) {

@@ -41,6 +41,10 @@ function bareNode(edit: (hv: any) => void = () => {}): Node {
   const hv = readExample('phoenix_hypervisor_config.json');
   edit(hv);
   fs.writeFileSync(path.join(etc, 'phoenix_hypervisor_config.json'), `${JSON.stringify(hv, null, 2)}\n`);
+  // The passwords the example manifest names, as the operator leaves them before setup: root-only files.
+  const secrets = path.join(host.stateDir, 'hostfs', 'etc', 'phoenix', 'secrets');
+  fs.mkdirSync(secrets, { recursive: true, mode: 0o700 });
+  for (const name of ['heads', 'samba']) fs.writeFileSync(path.join(secrets, `${name}.password`), `${name}-secret-${process.pid}\n`, { mode: 0o600 });
   const env: Record<string, string> = {
     ...host.env,
     PHOENIX_BASE_DIR: path.join(work, 'base'),
@@ -124,6 +128,38 @@ for (const [what, edit, pointer] of BAD_MANIFESTS) {
   });
 }
 
+// ---------------------------------------------------------------- secrets that cannot be had: refused before the first change
+
+const SAMBA = { user: 'heads', shares: [{ name: 'media', path: 'quickOS/shared-prod-data', valid_users: ['heads'] }] };
+
+test('Samba without a password (and no terminal): refused naming the key, nothing changed', () => {
+  const node = bareNode((hv) => (hv.samba = SAMBA));
+  const before = snapshot(node.host);
+  const r = setup(node);
+  assert.is(r.code, 1, r.out);
+  assert.match(r.out, /\/samba\/password_file/);
+  assert.match(r.out, /no terminal/);
+  assert.not.match(r.out, /\[1\/16\]/);
+  assert.equal(differences(before, snapshot(node.host)), []);
+  node.host.dispose();
+});
+
+test('a Samba password file others can read: refused naming the key, nothing changed', () => {
+  const node = bareNode((hv) => (hv.samba = { ...SAMBA, password_file: '/etc/phoenix/samba.password' }));
+  const secret = path.join(node.host.stateDir, 'hostfs', 'etc', 'phoenix', 'samba.password');
+  fs.mkdirSync(path.dirname(secret), { recursive: true });
+  fs.writeFileSync(secret, 'correct horse\n', { mode: 0o644 });
+  fs.chmodSync(secret, 0o644);
+  const before = snapshot(node.host);
+  const r = setup(node);
+  assert.is(r.code, 1, r.out);
+  assert.match(r.out, /\/samba\/password_file/);
+  assert.not.match(r.out, /correct horse/);
+  assert.not.match(r.out, /\[1\/16\]/);
+  assert.equal(differences(before, snapshot(node.host)), []);
+  node.host.dispose();
+});
+
 // ---------------------------------------------------------------- the bare node, three times
 
 const node = bareNode();
@@ -147,6 +183,12 @@ test('the first run takes the bare node to the manifest', () => {
   const storages = node.host.run('pvesm', ['status']).stdout;
   for (const ds of hv.zfs.datasets.filter((d: any) => d.proxmox_storage_type)) assert.match(storages, new RegExp(`^${ds.pool}-${ds.name}\\s`, 'm'));
   for (const exp of hv.nfs.exports) assert.match(storages, new RegExp(`^nfs-${path.basename(exp.path)}\\s`, 'm'));
+  assert.match(r.out, /hypervisor_feature_setup_samba: changed/);
+  for (const name of ['heads', 'samba']) {
+    const secret = `${name}-secret-${process.pid}`;
+    assert.not.match(r.out, secret);
+    assert.not.match(fs.readFileSync(path.join(node.host.stateDir, 'calls.jsonl'), 'utf8'), secret);
+  }
   const link = path.join(node.host.stateDir, 'hostfs', 'usr', 'local', 'bin', 'phoenix');
   assert.is(fs.readlinkSync(link), path.join(PROJECT_ROOT, 'scripts', 'phoenix-global.mjs'));
 });
