@@ -72,7 +72,9 @@ lint typecheck: node_modules/.package-lock.json
 # example manifests: `phoenix setup` takes the node to the manifest (pools,
 # datasets, storages, network, NFS, accounts, Samba, …), LetsGo builds the
 # guests on what setup made (and ends with `sync all`), then `sync all` once
-# more, which finds nothing to change. The manifests are
+# more, which finds nothing to change. The two passwords the example manifest
+# names (operator_user, samba) are made once in the simulated host's
+# /etc/phoenix/secrets, mode 0600, as an operator would before setup. The manifests are
 # copied to $(SIM_DIR)/base, the base directory of the run, so the files sync
 # generates (etc/traefik, etc/nginx) stay out of the work tree. The simulated
 # VMs run no Portainer: a stand-in of its API (test/portainer-standin) serves
@@ -91,6 +93,8 @@ sync: build
 	else \
 	  echo "No Proxmox VE here: running on the simulated host in $(SIM_DIR) (make sync SIM_DIR=... to move it; rm -rf it to start over)"; \
 	  $(NODE) test/simhost/seed.mjs "$(SIM_DIR)" --bare --disks-from etc/phoenix_hypervisor_config.json >/dev/null; \
+	  secrets="$(SIM_DIR)/hostfs/etc/phoenix/secrets"; mkdir -p "$$secrets" && chmod 700 "$$secrets"; \
+	  for name in heads samba; do f="$$secrets/$$name.password"; [ -f "$$f" ] || (umask 077 && head -c 18 /dev/urandom | base64 > "$$f"); done; \
 	  mkdir -p "$(SIM_BASE)" && cp -R etc "$(SIM_BASE)/"; \
 	  rm -f "$(SIM_DIR)/portainer-standin.out"; \
 	  $(NODE) test/portainer-standin/server.mjs --port 0 --max-lifetime 1800 --state "$(SIM_DIR)/portainer-standin.json" \
