@@ -183,27 +183,20 @@ export function collectWarnings(config: PhoenixConfig): ConfigWarning[] {
   const warnings: ConfigWarning[] = [];
   const { hypervisor: hvFile, stacks: stacksFile } = config.paths;
   const api = fs.existsSync(hvFile) ? config.hypervisor.portainer_api : undefined;
-  if (api?.admin_password !== undefined) {
-    warnings.push({
-      file: hvFile,
-      pointer: '/portainer_api/admin_password',
-      message:
-        api.admin_password_file !== undefined
-          ? 'clear-text password next to admin_password_file; the file wins, delete the inline value'
-          : 'Portainer admin password in clear text; put it in a root-only file (mode 0600) named by admin_password_file',
-    });
-  }
   const samba = fs.existsSync(hvFile) ? config.hypervisor.samba : undefined;
-  if (samba?.password !== undefined) {
+  // A password written into the manifest: the file key, when also given, wins.
+  const inline = (pointer: string, password: string | undefined, fileKey: string, fileGiven: boolean, what: string) => {
+    if (password === undefined) return;
     warnings.push({
       file: hvFile,
-      pointer: '/samba/password',
-      message:
-        samba.password_file !== undefined
-          ? 'clear-text password next to password_file; the file wins, delete the inline value'
-          : 'Samba password in clear text; put it in a root-only file (mode 0600) named by password_file',
+      pointer,
+      message: fileGiven
+        ? `clear-text password next to ${fileKey}; the file wins, delete the inline value`
+        : `${what} password in clear text; put it in a root-only file (mode 0600) named by ${fileKey}`,
     });
-  }
+  };
+  inline('/portainer_api/admin_password', api?.admin_password, 'admin_password_file', api?.admin_password_file !== undefined, 'Portainer admin');
+  inline('/samba/password', samba?.password, 'password_file', samba?.password_file !== undefined, 'Samba');
   if (typeof api?.api_key === 'string' && api.api_key !== '') {
     warnings.push({ file: hvFile, pointer: '/portainer_api/api_key', message: 'API key in clear text; name a root-only file in api_key_file instead' });
   }

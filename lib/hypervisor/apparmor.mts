@@ -36,31 +36,16 @@ export const TUNABLES_NESTING = `${APPARMOR_DIR}/tunables/nesting`;
 const HEADER = '# Written by Phoenix';
 const HOME_INCLUDE_BLOCK = { begin: '# BEGIN phoenix: home.d include', end: '# END phoenix: home.d include' };
 
-/** Debian's tunables/home (apparmor 3.0), for a host where the file is missing altogether. */
-export const DEBIAN_TUNABLES_HOME = `# ------------------------------------------------------------------
-#
-#    Copyright (C) 2006-2009 Novell/SUSE
-#    Copyright (C) 2010 Canonical Ltd.
-#
-#    This program is free software; you can redistribute it and/or
-#    modify it under the terms of version 2 of the GNU General Public
-#    License published by the Free Software Foundation.
-#
-# ------------------------------------------------------------------
-
-# @{HOME} is a space-separated list of all user home directories. While
-# it doesn't refer to a specific home directory (AppArmor doesn't
-# enforce discretionary access controls) it can be used as if it did
-# refer to a specific home directory
-@{HOME}=@{HOMEDIRS}/*/ /root/
-
-# @{HOMEDIRS} is a space-separated list of where user home directories
-# are stored, for programs that must enumerate all home directories on a
-# system.
+/**
+ * The definitions every AppArmor profile expects from tunables/home, for a
+ * host where the file is missing altogether (the apparmor package would put
+ * its own back on reinstall): the home directories and the include of
+ * tunables/home.d, where local additions (Phoenix's among them) go.
+ */
+export const MINIMAL_TUNABLES_HOME = `# Written by Phoenix: the file was missing. \`apt-get install --reinstall apparmor\`
+# restores the distribution's own version.
 @{HOMEDIRS}=/home/
-
-# Also, include files in tunables/home.d for site-specific adjustments to
-# @{HOMEDIRS}.
+@{HOME}=@{HOMEDIRS}/*/ /root/
 include <tunables/home.d>
 `;
 
@@ -168,7 +153,7 @@ export async function fixApparmorTunables(context: SetupContext): Promise<StepRe
   const home = hostFile(options, TUNABLES_HOME);
   const current = readIfExists(home)?.toString('utf8');
   if (current === undefined) {
-    fileChange(changes, writeFileAtomic(home, DEBIAN_TUNABLES_HOME, { mode: 0o644 }), TUNABLES_HOME, "Debian's default");
+    fileChange(changes, writeFileAtomic(home, MINIMAL_TUNABLES_HOME, { mode: 0o644 }), TUNABLES_HOME, 'it was missing');
   } else if (!/^[ \t]*#?include[ \t]+(?:if[ \t]+exists[ \t]+)?<tunables\/home\.d\/?>/m.test(current)) {
     // An earlier overwrite (the bash's) dropped the include: put it back, keep every other byte.
     const outcome = ensureOwnedBlock(home, { ...HOME_INCLUDE_BLOCK, lines: ['include <tunables/home.d>'] });

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createSimHost, type CallRecord } from '../simhost/index.mts';
+import { setupWorkspace } from '../helpers/setup-workspace.mts';
 import { tmpDir } from '../helpers/tmp.mts';
 import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 import { resolveOptions } from '../../lib/core/env.mts';
@@ -25,21 +26,8 @@ const ADMIN_HASH = '$y$j9T$K9ahmQ0Cl1cS0i1VaZm5f.$Ad7yv0Q5QJ2W8ZeJ1oO6FQ0nQmE4k9
 const SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKx0simulatedkeysimulatedkeysimulatedkey0 admin@phoenix';
 
 const host = createSimHost();
-const work = tmpDir('phoenix-accounts-');
-const hostfs = path.join(host.stateDir, 'hostfs');
-const etc = path.join(work, 'etc');
-const logFile = path.join(work, 'phoenix.log');
-fs.mkdirSync(etc, { recursive: true });
-for (const file of ['phoenix_hypervisor_config.json', 'phoenix_lxc_configs.json', 'phoenix_vm_configs.json', 'phoenix_stacks_config.json', 'certificate-manifest.json']) {
-  fs.copyFileSync(path.join(PROJECT_ROOT, 'etc', file), path.join(etc, file));
-}
-fs.chmodSync(path.join(etc, 'certificate-manifest.json'), 0o600);
-const baseConfig = JSON.parse(fs.readFileSync(path.join(etc, 'phoenix_hypervisor_config.json'), 'utf8'));
-
-const env: Record<string, string> = { ...host.env, PHOENIX_BASE_DIR: work, PHOENIX_HOST_ROOT: hostfs, MAIN_LOG_FILE: logFile, PHOENIX_LOCK_FILE: path.join(work, 'phoenix.lock') };
-for (const key of ['HYPERVISOR_CONFIG_FILE', 'LXC_CONFIG_FILE', 'VM_CONFIG_FILE', 'STACKS_CONFIG_FILE', 'CERTIFICATE_MANIFEST_FILE', 'PHOENIX_DRY_RUN', 'PHOENIX_RECORD']) delete env[key];
-
-const onHost = (p: string) => path.join(hostfs, p);
+const { etc, logFile, env, onHost, baseConfig: exampleConfig } = setupWorkspace(host, 'phoenix-accounts-');
+const baseConfig = exampleConfig();
 const PASSWORD_FILE = '/etc/phoenix/heads.pass';
 
 function writeConfig(name: string, change: (config: any) => void): string {

@@ -16,6 +16,7 @@ import { loadApparmor } from '../simhost/hostsvc/apparmor.mts';
 import { tmpDir } from '../helpers/tmp.mts';
 import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 import { homeDText, nestingText, renameProfile } from '../../lib/hypervisor/apparmor.mts';
+import { treeSnapshot } from '../helpers/host-tree.mts';
 
 const REAL_PARSER = ['/sbin/apparmor_parser', '/usr/sbin/apparmor_parser'].find((f) => fs.existsSync(f));
 const host = createSimHost();
@@ -82,16 +83,7 @@ function changing(calls: CallRecord[]): string[] {
 }
 
 function snapshot(): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out.set(p, fs.readFileSync(p, 'latin1'));
-    }
-  };
-  walk(hostfs);
-  return out;
+  return treeSnapshot(hostfs);
 }
 
 // ---------------------------------------------------------------- pure

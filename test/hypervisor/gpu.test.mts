@@ -17,6 +17,7 @@ import { tmpDir } from '../helpers/tmp.mts';
 import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 import { validateGpu, vfioConfText, vfioModules, withCmdlineWords } from '../../lib/hypervisor/vfio.mts';
 import { REBOOT_REQUIRED_EXIT } from '../../lib/hypervisor/setup-step.mts';
+import { treeSnapshot } from '../helpers/host-tree.mts';
 
 const host = createSimHost();
 const work = tmpDir('phoenix-gpu-');
@@ -93,18 +94,9 @@ function changing(calls: CallRecord[]): string[] {
     .map((c) => [c.tool, ...c.argv].join(' '));
 }
 
-/** Every file under the host root with its bytes (for "nothing changed"). */
+/** Every file under the host root (for "nothing changed"); /proc is the kernel's. */
 function snapshot(): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && !p.startsWith(onHost('/proc'))) out.set(p, fs.readFileSync(p, 'latin1'));
-    }
-  };
-  walk(hostfs);
-  return out;
+  return treeSnapshot(hostfs, { skip: (rel) => rel === 'proc' });
 }
 
 // ---------------------------------------------------------------- pure

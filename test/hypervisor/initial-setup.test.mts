@@ -16,6 +16,7 @@ import { tmpDir } from '../helpers/tmp.mts';
 import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 import { disableEnterpriseList, disableEnterpriseSources, parseSourcesFile } from '../../lib/hypervisor/apt-sources.mts';
 import { validateInitialSetup, hostsResolve, HOSTS_MARKERS } from '../../lib/hypervisor/initial-setup.mts';
+import { treeSnapshot } from '../helpers/host-tree.mts';
 
 const host = createSimHost();
 const work = tmpDir('phoenix-initial-setup-');
@@ -75,16 +76,7 @@ const changing = (calls: CallRecord[]) =>
 
 /** Every file under the host tree with its bytes and mtime. */
 function snapshot(): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out.set(path.relative(hostfs, p), `${fs.readFileSync(p).toString('base64')}@${fs.statSync(p).mtimeMs}`);
-    }
-  };
-  walk(hostfs);
-  return out;
+  return treeSnapshot(hostfs, { mtime: true });
 }
 
 function installed(name: string): boolean {

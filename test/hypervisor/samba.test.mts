@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createSimHost, type CallRecord } from '../simhost/index.mts';
-import { tmpDir } from '../helpers/tmp.mts';
+import { setupWorkspace } from '../helpers/setup-workspace.mts';
 import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 import { parseShareOptions, shareSection, validateSamba } from '../../lib/hypervisor/samba.mts';
 
@@ -24,21 +24,8 @@ const PASSWORD_FILE = '/etc/phoenix/samba.pass';
 const TESTPARM = ['/usr/bin/testparm', '/usr/sbin/testparm'].find((f) => fs.existsSync(f));
 
 const host = createSimHost();
-const work = tmpDir('phoenix-samba-');
-const hostfs = path.join(host.stateDir, 'hostfs');
-const etc = path.join(work, 'etc');
-const logFile = path.join(work, 'phoenix.log');
-fs.mkdirSync(etc, { recursive: true });
-for (const file of ['phoenix_hypervisor_config.json', 'phoenix_lxc_configs.json', 'phoenix_vm_configs.json', 'phoenix_stacks_config.json', 'certificate-manifest.json']) {
-  fs.copyFileSync(path.join(PROJECT_ROOT, 'etc', file), path.join(etc, file));
-}
-fs.chmodSync(path.join(etc, 'certificate-manifest.json'), 0o600);
-const baseConfig = JSON.parse(fs.readFileSync(path.join(etc, 'phoenix_hypervisor_config.json'), 'utf8'));
-
-const env: Record<string, string> = { ...host.env, PHOENIX_BASE_DIR: work, PHOENIX_HOST_ROOT: hostfs, MAIN_LOG_FILE: logFile, PHOENIX_LOCK_FILE: path.join(work, 'phoenix.lock') };
-for (const key of ['HYPERVISOR_CONFIG_FILE', 'LXC_CONFIG_FILE', 'VM_CONFIG_FILE', 'STACKS_CONFIG_FILE', 'CERTIFICATE_MANIFEST_FILE', 'PHOENIX_DRY_RUN', 'PHOENIX_RECORD']) delete env[key];
-
-const onHost = (p: string) => path.join(hostfs, p);
+const { etc, logFile, env, onHost, baseConfig: exampleConfig } = setupWorkspace(host, 'phoenix-samba-');
+const baseConfig = exampleConfig();
 const SMB_CONF = onHost('/etc/samba/smb.conf');
 
 const SHARES = [

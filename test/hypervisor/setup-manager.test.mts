@@ -7,13 +7,13 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createSimHost, type SimHost } from '../simhost/index.mts';
 import { bareSeedOptions, poolDisksOf } from '../simhost/bare-node.mts';
 import { tmpDir } from '../helpers/tmp.mts';
+import { treeDifferences, treeSnapshot } from '../helpers/host-tree.mts';
 import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
 import { NODE_PCI, NVIDIA_RTX_2070_SUPER, rebootSimHost, setKernelState } from '../simhost/hostsvc/kernel-state.mts';
 import { REBOOT_REQUIRED_EXIT } from '../../lib/hypervisor/setup-step.mts';
@@ -72,28 +72,15 @@ function servicesView(file: string): string {
   return JSON.stringify(units.sort(([a], [b]) => a.localeCompare(b)));
 }
 
-/** A digest of every file of the simulated host (state, /etc/pve, the host tree), without the call record and Phoenix's own cache. */
+/** Every file of the simulated host (state, /etc/pve, the host tree), without the call record and Phoenix's own cache. */
 function snapshot(host: SimHost): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (dir: string): void => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      const rel = path.relative(host.stateDir, full);
-      if (rel === 'calls.jsonl' || rel.endsWith('.lock') || rel.startsWith('run/lock') || rel === 'cache') continue;
-      if (entry.isDirectory()) walk(full);
-      else if (rel === 'host-services.json') out.set(rel, servicesView(full));
-      else if (entry.isSymbolicLink()) out.set(rel, `-> ${fs.readlinkSync(full)}`);
-      else if (entry.isFile()) out.set(rel, `${(fs.statSync(full).mode & 0o7777).toString(8)} ${crypto.createHash('sha256').update(fs.readFileSync(full)).digest('hex')}`);
-    }
-  };
-  walk(host.stateDir);
-  return out;
+  return treeSnapshot(host.stateDir, {
+    skip: (rel) => rel === 'calls.jsonl' || rel === 'cache' || rel.endsWith('.lock') || rel === 'run/lock',
+    view: (rel, file) => (rel === 'host-services.json' ? servicesView(file) : undefined),
+  });
 }
 
-function differences(before: Map<string, string>, after: Map<string, string>): string[] {
-  const keys = new Set([...before.keys(), ...after.keys()]);
-  return [...keys].filter((k) => before.get(k) !== after.get(k)).sort();
-}
+const differences = treeDifferences;
 
 // ---------------------------------------------------------------- bad manifests
 

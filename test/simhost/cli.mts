@@ -10,11 +10,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import tty from 'node:tty';
 
 import { failureOutput, guestLockPath, latencyFor, loadInjection, lockTimeoutMs, takeFailure, takeSlow, type Injection } from './inject.mts';
 import { appendCall } from './record.mts';
-import { acquireLock, paths, readHost, sleepSync, stateRoot, ToolExit, writeAll, type GuestKind, type HostInfo } from './state.mts';
+import { acquireLock, paths, readHost, readStdinSync, sleepSync, stateRoot, ToolExit, writeAll, type GuestKind, type HostInfo } from './state.mts';
 
 export interface LockSpec {
   kind: GuestKind;
@@ -62,32 +61,6 @@ const tools: Record<string, () => Promise<(ctx: Ctx) => void>> = {
   wipefs: async () => (await import('./disks.mts')).runWipefs,
 };
 
-function readStdinSync(): Buffer {
-  try {
-    if (tty.isatty(0)) return Buffer.alloc(0);
-  } catch {
-    return Buffer.alloc(0);
-  }
-  const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(1 << 16);
-  for (;;) {
-    let n: number;
-    try {
-      n = fs.readSync(0, buf, 0, buf.length, null);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') {
-        sleepSync(2);
-        continue;
-      }
-      if (code === 'EOF') break;
-      break; // closed or not readable: no input
-    }
-    if (n === 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-  }
-  return Buffer.concat(chunks);
-}
 
 
 function expandVerb(word: string, all: readonly string[]): string | undefined {

@@ -8,6 +8,7 @@
 // every simulated `pct`/`qm` call and start-up time is the budget.
 
 import fs from 'node:fs';
+import tty from 'node:tty';
 import path from 'node:path';
 
 export const STATE_ENV = 'PHOENIX_SIM_STATE';
@@ -343,4 +344,32 @@ export function writeAll(fd: number, text: string): void {
       return; // EPIPE and friends
     }
   }
+}
+
+/** This process's stdin read whole (a tool's `input`); empty when it is a terminal, closed or not readable. */
+export function readStdinSync(): Buffer {
+  try {
+    if (tty.isatty(0)) return Buffer.alloc(0);
+  } catch {
+    return Buffer.alloc(0);
+  }
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(1 << 16);
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(0, buf, 0, buf.length, null);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        sleepSync(2);
+        continue;
+      }
+      if (code === 'EOF') break;
+      break; // closed or not readable: no input
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return Buffer.concat(chunks);
 }

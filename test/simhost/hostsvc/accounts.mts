@@ -13,9 +13,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import tty from 'node:tty';
 
-import { atomicWrite, sleepSync, ToolExit, withStateLock } from '../state.mts';
+import { atomicWrite, readStdinSync, ToolExit, withStateLock } from '../state.mts';
 import { onHostRoot, type HostToolContext } from './context.mts';
 
 const PASSWD = `root:x:0:0:root:/root:/bin/bash
@@ -263,32 +262,9 @@ export function runGroupadd(ctx: HostToolContext): void {
   });
 }
 
-/** stdin of this process (the runner's `input`), read whole; empty when there is none or it is a terminal. */
+/** stdin of this process (the runner's `input`), as text. */
 export function readStdin(): string {
-  try {
-    if (tty.isatty(0)) return '';
-  } catch {
-    return '';
-  }
-  const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(1 << 16);
-  for (;;) {
-    let n: number;
-    try {
-      n = fs.readSync(0, buf, 0, buf.length, null);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') {
-        sleepSync(2);
-        continue;
-      }
-      if (code === 'EOF' || code === 'EBADF' || code === 'ENXIO') break;
-      throw error;
-    }
-    if (n === 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  return readStdinSync().toString('utf8');
 }
 
 /** What the simulator keeps for a clear-text password: never the password itself. */

@@ -13,29 +13,17 @@ const PID = '{[1-9],[1-9][0-9],[1-9][0-9][0-9],[1-9][0-9][0-9][0-9],[1-9][0-9][0
 
 /** Debian's tunables/home (apparmor 3.0.8). */
 export const STOCK_TUNABLES_HOME = `# ------------------------------------------------------------------
-#
-#    Copyright (C) 2006-2009 Novell/SUSE
-#    Copyright (C) 2010 Canonical Ltd.
-#
-#    This program is free software; you can redistribute it and/or
-#    modify it under the terms of version 2 of the GNU General Public
-#    License published by the Free Software Foundation.
-#
+#  tunables/home of the apparmor package (the definitions as shipped;
+#  the comments are the simulator's own).
 # ------------------------------------------------------------------
 
-# @{HOME} is a space-separated list of all user home directories. While
-# it doesn't refer to a specific home directory (AppArmor doesn't
-# enforce discretionary access controls) it can be used as if it did
-# refer to a specific home directory
+# @{HOME}: every user's home directory, for rules about "the" home.
 @{HOME}=@{HOMEDIRS}/*/ /root/
 
-# @{HOMEDIRS} is a space-separated list of where user home directories
-# are stored, for programs that must enumerate all home directories on a
-# system.
+# @{HOMEDIRS}: the directories that hold home directories.
 @{HOMEDIRS}=/home/
 
-# Also, include files in tunables/home.d for site-specific adjustments to
-# @{HOMEDIRS}.
+# Site-specific additions to @{HOMEDIRS} go in tunables/home.d.
 include <tunables/home.d>
 `;
 
