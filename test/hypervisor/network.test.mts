@@ -33,7 +33,26 @@ function readJson(file: string): any {
 }
 
 const example = () => readJson(path.join(PROJECT_ROOT, 'etc/phoenix_hypervisor_config.json'));
-const UPSTREAM_HV = '/tmp/up/usr/local/phoenix_hypervisor/etc/phoenix_hypervisor_config.json';
+/**
+ * A network section in the bash toolkit's shape (its keys, values of our
+ * own): no bridge_ports (the bash hard-coded the NIC), the two VLAN tags, an
+ * internal bridge without its gateway, a management address the fresh node
+ * does not have yet.
+ */
+const UPSTREAM_SHAPED_NETWORK = {
+  external_registry_url: 'docker.io/example',
+  portainer_server_ip: '10.0.0.21',
+  portainer_server_port: 9443,
+  portainer_agent_port: 9001,
+  interfaces: { name: 'vmbr0', address: '10.0.0.13/24', gateway: '10.0.0.1', dns_nameservers: ['10.0.0.13', '9.9.9.9'] },
+  default_subnet: '10.0.0.0/24',
+  nfs_server: '10.0.0.13',
+  fallback_dns: '9.9.9.9',
+  public_bridge: 'vmbr0',
+  macvlan_vlan_tag: 10,
+  public_vlan_tag: 20,
+  internal_bridge: { name: 'vmbr100', subnet: '172.16.100.0/24' },
+};
 
 /** The example manifests, the hypervisor config's `network` changed by `edit`; returns the env. */
 function manifests(edit: (hv: any) => void = () => {}): Record<string, string> {
@@ -220,7 +239,7 @@ test('real ifupdown2 parser accepts the generated file and rejects a bad one (wh
 
 test('upstream-shaped manifest (no bridge_ports): the NIC is taken from the bridge-ports in the file', () => {
   fresh();
-  const upstream = readJson(UPSTREAM_HV).network;
+  const upstream = structuredClone(UPSTREAM_SHAPED_NETWORK) as any;
   assert.is(upstream.interfaces.bridge_ports, undefined);
   const run = script(manifests((hv) => { hv.network = upstream; }));
   assert.is(run.code, 0, run.out);
