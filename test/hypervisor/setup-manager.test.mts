@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createSimHost, type SimHost } from '../simhost/index.mts';
-import { bareSeedOptions, poolDisksOf } from '../simhost/bare-node.mts';
+import { bareSeedOptions, poolDisksIn } from '../simhost/bare-node.mts';
+import { upstreamShapedManifest } from './storage-fixtures.mts';
 import { tmpDir } from '../helpers/tmp.mts';
 import { treeDifferences, treeSnapshot } from '../helpers/host-tree.mts';
 import { PROJECT_ROOT } from '../../lib/core/bridge.mts';
@@ -31,16 +32,20 @@ interface Node {
   env: Record<string, string>;
 }
 
-/** A bare node with the example manifests (the hypervisor one changed by `edit`) in a base dir of its own. */
+/**
+ * A bare node with the example manifests (the hypervisor one changed by
+ * `edit`) in a base dir of its own; the node has blank disks for the pools
+ * that manifest names.
+ */
 function bareNode(edit: (hv: any) => void = () => {}): Node {
-  const host = createSimHost(undefined, { ...bareSeedOptions(poolDisksOf(path.join(EXAMPLE_ETC, 'phoenix_hypervisor_config.json'))), bareHost: true });
+  const manifest = readExample('phoenix_hypervisor_config.json');
+  edit(manifest);
+  const host = createSimHost(undefined, { ...bareSeedOptions(poolDisksIn(manifest)), bareHost: true });
   const work = tmpDir('phoenix-setup-');
   const etc = path.join(work, 'base', 'etc');
   fs.mkdirSync(etc, { recursive: true });
   fs.cpSync(EXAMPLE_ETC, etc, { recursive: true });
-  const hv = readExample('phoenix_hypervisor_config.json');
-  edit(hv);
-  fs.writeFileSync(path.join(etc, 'phoenix_hypervisor_config.json'), `${JSON.stringify(hv, null, 2)}\n`);
+  fs.writeFileSync(path.join(etc, 'phoenix_hypervisor_config.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   // The passwords the example manifest names, as the operator leaves them before setup: root-only files.
   const secrets = path.join(host.stateDir, 'hostfs', 'etc', 'phoenix', 'secrets');
   fs.mkdirSync(secrets, { recursive: true, mode: 0o700 });
@@ -195,6 +200,50 @@ test('the second run changes nothing, and says so for every step', () => {
 });
 
 test.after(() => node.host.dispose());
+
+// ---------------------------------------------------------------- a manifest in the bash toolkit's shape
+
+/** The storage sections of storage-fixtures.mts plus the bash's Samba, NVIDIA and admin sections (values of our own). */
+function upstreamShaped(hv: any): void {
+  Object.assign(hv, upstreamShapedManifest());
+  delete hv.operator_user;
+  hv.users = { username: 'phoenix_admin', password_hash: 'NOT_SET', sudo_access: true, ssh_public_key: '' };
+  hv.nvidia_driver = { ...DRIVER, cuda_version: '12.8', install_vllm_libs: true };
+  hv.samba = {
+    user: 'heads',
+    shares: [
+      { name: 'shared-prod-data', path: 'quickOS/shared-prod-data', options: 'browseable=yes writable=yes', valid_users: ['heads'] },
+      { name: 'shared-bulk-data', path: 'fastData/shared-bulk-data', options: 'browseable=yes writable=yes', valid_users: ['heads'] },
+    ],
+  };
+}
+
+test('a manifest in the bash toolkit\'s shape: refused only for the Samba password the bash had built in; with a password file it sets the node up, then changes nothing', () => {
+  const bash = bareNode(upstreamShaped);
+  const before = snapshot(bash.host);
+  const refused = setup(bash);
+  assert.is(refused.code, 1, refused.out);
+  assert.match(refused.out, /\/samba\/password_file/);
+  assert.equal(differences(before, snapshot(bash.host)), []);
+
+  // The one change an operator makes to such a manifest: name the password file.
+  const file = path.join(bash.work, 'base', 'etc', 'phoenix_hypervisor_config.json');
+  const hv = JSON.parse(fs.readFileSync(file, 'utf8'));
+  hv.samba.password_file = '/etc/phoenix/secrets/samba.password';
+  fs.writeFileSync(file, `${JSON.stringify(hv, null, 2)}\n`);
+  const first = setup(bash);
+  assert.is(first.code, 0, first.out);
+  assert.match(first.out, /hypervisor_feature_install_nvidia: skipped: no NVIDIA GPU present/);
+  assert.match(first.out, /hypervisor_feature_setup_samba: changed/);
+  assert.match(fs.readFileSync(path.join(bash.host.stateDir, 'hostfs', 'etc', 'samba', 'smb.conf'), 'utf8'), /\[shared-bulk-data\][\s\S]*writable = yes/i);
+  const storages = bash.host.run('pvesm', ['status']).stdout;
+  for (const id of ['quickOS-vm-disks', 'fastData-shared-iso', 'nfs-vm-persistent-data', 'nfs-portainer_stacks']) assert.match(storages, new RegExp(`^${id}\\s`, 'm'));
+
+  const second = setup(bash);
+  assert.is(second.code, 0, second.out);
+  assert.match(second.out, /nothing changed/);
+  bash.host.dispose();
+});
 
 // ---------------------------------------------------------------- a GPU node: the reboot in the middle
 

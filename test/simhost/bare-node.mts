@@ -42,10 +42,14 @@ export function blankDisksFor(byIdPaths: readonly string[]): SimDisk[] {
   });
 }
 
-/** The by-id paths of every pool disk in a hypervisor manifest. */
-export function poolDisksOf(manifestFile: string): string[] {
-  const hv = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as { zfs?: { pools?: Array<{ disks?: string[] }> } };
+/** The by-id paths of every pool disk of a hypervisor manifest (parsed). */
+export function poolDisksIn(hv: { zfs?: { pools?: Array<{ disks?: string[] }> } }): string[] {
   return [...new Set((hv.zfs?.pools ?? []).flatMap((p) => p.disks ?? []))];
+}
+
+/** The by-id paths of every pool disk in a hypervisor manifest file. */
+export function poolDisksOf(manifestFile: string): string[] {
+  return poolDisksIn(JSON.parse(fs.readFileSync(manifestFile, 'utf8')));
 }
 
 export function bareSeedOptions(poolDisks: readonly string[], node = 'pve'): SeedOptions {
