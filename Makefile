@@ -15,7 +15,7 @@ DEB_PACKAGES := jq strace nginx libnginx-mod-stream openssl pebble lego dnsmasq-
 SIM_DIR ?= $(CURDIR)/.sim
 LEGACY_DIR ?=
 
-.PHONY: help install deps tools build test lint typecheck sync bench install-dropins clean
+.PHONY: help install deps tools stepca build test lint typecheck sync bench install-dropins clean
 
 help:
 	@echo "make install          npm packages (and Debian packages as root), then build"
@@ -25,9 +25,22 @@ help:
 	@echo "make bench            cold-start and process-count figures against the bash + jq equivalent"
 	@echo "make install-dropins  LEGACY_DIR=/usr/local/phoenix_hypervisor: launchers for ported scripts"
 
-install: deps tools
+install: deps tools stepca
 	npm ci --no-audit --no-fund
 	$(MAKE) build
+
+# step-ca for the real-CA tests (test/pki/real-step-ca.test.mts), built from
+# Debian's Go sources of the CA, since Debian ships no step-ca binary: the
+# packages installed when missing and we are root, then
+# test/tools/step-ca/build.sh (offline; skipped when the binary is newer than
+# its main.go). `make test` never rebuilds it.
+STEPCA_PACKAGES := golang-go golang-github-smallstep-certificates-dev golang-github-urfave-cli-dev
+stepca:
+	@missing=""; for p in $(STEPCA_PACKAGES); do dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then echo "installing Debian packages:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "missing Debian packages (install them as root):$$missing"; exit 1; fi; fi
+	sh test/tools/step-ca/build.sh
 
 # Debian tools unpacked, not installed, for the tests: ifupdown2 (its own
 # parser checks the generated /etc/network/interfaces; installing the package

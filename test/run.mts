@@ -55,7 +55,8 @@ function runFile(file: string): Promise<FileResult> {
       if (Number.isNaN(total) || Number.isNaN(passed)) {
         result = { file, passed: 0, failed: 1, skipped: 0, output: `${output}\n[test runner] no uvu summary (exit ${code})\n`, ms: Date.now() - started };
       } else {
-        const failed = total - passed - skipped + (code !== 0 && total === passed + skipped ? 1 : 0);
+        // uvu's Total counts the tests that ran; skipped ones are apart from it.
+        const failed = total - passed + (code !== 0 && total === passed ? 1 : 0);
         result = { file, passed, failed, skipped, output, ms: Date.now() - started };
       }
       resolve(result);

@@ -11,6 +11,16 @@ import type { StepCaSettings } from './settings.mts';
 /** The ACME provisioner's name: Traefik's resolver reaches it at /acme/acme/directory. */
 export const ACME_PROVISIONER = 'acme';
 export const ACME_CHALLENGES = ['http-01', 'tls-alpn-01'] as const;
+
+/**
+ * The ca.json entry `step ca provisioner add acme --type ACME --challenge …`
+ * (ca-service.mts) leaves in authority.provisioners: no claims of its own, so
+ * the CA's defaults apply (24 h certificates). The real-step-ca tests write it
+ * into the ca.json they start step-ca on.
+ */
+export function acmeProvisionerJson(): { type: 'ACME'; name: string; challenges: string[] } {
+  return { type: 'ACME', name: ACME_PROVISIONER, challenges: [...ACME_CHALLENGES] };
+}
 /** The CA password inside the CA container, where step-ca.service reads it. */
 export const CA_PASSWORD_PATH = `${STEP_CA_STEPPATH}/${CA_PASSWORD_FILE}`;
 /**
